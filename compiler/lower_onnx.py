@@ -1,0 +1,41 @@
+"""Lowering a graph to an ONNX model, one primitive lowering per node."""
+from __future__ import annotations
+
+import onnx
+
+from graphkeras.compiler.ir import Graph
+from graphkeras.compiler.onnx_builder import DEFAULT_OPSET, OnnxBuilder
+from graphkeras.compiler.primitive import PRIMITIVES
+
+
+def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = None,
+          doc: str = "") -> onnx.ModelProto:
+    """ONNX model for ``graph``. Inputs named in ``initializers`` become initializers
+    (their arrays embedded: a self-contained artefact); the others stay graph inputs,
+    named as in the IR, so a runtime can bind them."""
+    initializers = initializers or {}
+    b = OnnxBuilder(opset)
+    names: dict[int, str] = {}
+    for v in graph.inputs:
+        if v.name in initializers:
+            b.add_initializer(v.name, initializers[v.name])
+        else:
+            b.add_input(v.name, v.shape, v.dtype)
+        names[id(v)] = v.name
+    for node in graph.nodes:
+        prim = PRIMITIVES[node.op]
+        if prim.onnx is None:
+            raise NotImplementedError(f"Op {node.op!r} has no ONNX lowering.")
+        outs = prim.onnx(b, node, *[names[id(v)] for v in node.inputs])
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        for v, name in zip(node.outputs, outs):
+            names[id(v)] = name
+    for v in graph.outputs:
+        # outputs take the IR's names, so a graph opened in Netron explains itself
+        out, = b.op("Identity", [names[id(v)]], outputs=[b.fresh(v.name)])
+        b.add_output(out, v.shape, v.dtype)
+    return b.model(graph.name, doc)
+
+
+def output_names(model: onnx.ModelProto) -> list[str]:
+    return [o.name for o in model.graph.output]

@@ -1,0 +1,314 @@
+"""Elementwise primitives: unary maths, binary arithmetic, comparisons, where, cast.
+
+Each primitive is one block: shape rule, numpy kernel, ONNX lowering. The
+public functions below promote Python scalars to the other operand's dtype
+(Keras' weak typing), so ``x * 2`` keeps ``x``'s float32.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphkeras.compiler.ir import AVal, canonical_dtype, is_float
+from graphkeras.compiler.onnx_builder import ONNX_DTYPE
+from graphkeras.compiler.primitive import Primitive, Tensor
+from graphkeras.compiler.ops._rules import binary_rule, compare_rule, unary_rule
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _np_erf(x):
+    return _erf(x).astype(x.dtype)
+
+
+def _np_sigmoid(x):
+    # split by sign so exp never overflows
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1 / (1 + np.exp(-x[pos]))
+    ex = np.exp(x[~pos])
+    out[~pos] = ex / (1 + ex)
+    return out
+
+
+def _np_softplus(x):
+    return np.logaddexp(np.zeros((), x.dtype), x).astype(x.dtype)
+
+
+# name -> (numpy kernel, ONNX operator); all keep shape and dtype.
+_UNARY = {
+    "negative": (np.negative, "Neg"),
+    "exp": (np.exp, "Exp"),
+    "log": (np.log, "Log"),
+    "sqrt": (np.sqrt, "Sqrt"),
+    "abs": (np.abs, "Abs"),
+    "sign": (np.sign, "Sign"),
+    "floor": (np.floor, "Floor"),
+    "ceil": (np.ceil, "Ceil"),
+    "round": (np.round, "Round"),  # both round half to even
+    "sin": (np.sin, "Sin"),
+    "cos": (np.cos, "Cos"),
+    "tanh": (np.tanh, "Tanh"),
+    "sigmoid": (_np_sigmoid, "Sigmoid"),
+    "erf": (_np_erf, "Erf"),
+    "relu": (lambda x: np.maximum(x, np.zeros((), x.dtype)), "Relu"),
+    "reciprocal": (lambda x: (np.ones((), x.dtype) / x).astype(x.dtype), "Reciprocal"),
+    "softplus": (_np_softplus, "Softplus"),
+    "softsign": (lambda x: x / (np.ones((), x.dtype) + np.abs(x)), "Softsign"),
+}
+
+UNARY_PRIMITIVES: dict[str, Primitive] = {}
+
+for _name, (_kernel, _onnx_op) in _UNARY.items():
+    _p = Primitive(_name, unary_rule)
+    _p.def_impl((lambda k: lambda x: np.asarray(k(x), dtype=x.dtype))(_kernel))
+    _p.def_onnx((lambda op: lambda b, node, x: b.op(op, [x]))(_onnx_op))
+    UNARY_PRIMITIVES[_name] = _p
+
+
+# ------------------------------------------------------- unary with params
+elu_p = Primitive("elu", unary_rule)
+
+
+@elu_p.def_impl
+def _(x, alpha):
+    return np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1)).astype(x.dtype)
+
+
+@elu_p.def_onnx
+def _(b, node, x):
+    return b.op("Elu", [x], alpha=float(node.attrs["alpha"]))
+
+
+leaky_relu_p = Primitive("leaky_relu", unary_rule)
+
+
+@leaky_relu_p.def_impl
+def _(x, alpha):
+    return np.where(x >= 0, x, x * np.asarray(alpha, x.dtype)).astype(x.dtype)
+
+
+@leaky_relu_p.def_onnx
+def _(b, node, x):
+    return b.op("LeakyRelu", [x], alpha=float(node.attrs["alpha"]))
+
+
+# tf.nn.selu's constants
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+selu_p = Primitive("selu", unary_rule)
+
+
+@selu_p.def_impl
+def _(x):
+    neg = SELU_ALPHA * (np.exp(np.minimum(x, 0)) - 1)
+    return (SELU_SCALE * np.where(x > 0, x, neg)).astype(x.dtype)
+
+
+@selu_p.def_onnx
+def _(b, node, x):
+    return b.op("Selu", [x], alpha=SELU_ALPHA, gamma=SELU_SCALE)
+
+
+cast_p = Primitive("cast", lambda x, dtype: AVal(x.shape, dtype))
+
+
+@cast_p.def_impl
+def _(x, dtype):
+    return x.astype(dtype)
+
+
+@cast_p.def_onnx
+def _(b, node, x):
+    return b.op("Cast", [x], to=ONNX_DTYPE[node.attrs["dtype"]])
+
+
+# ------------------------------------------------------------------ binary
+_BINARY = {
+    "add": (np.add, "Add"),
+    "subtract": (np.subtract, "Sub"),
+    "multiply": (np.multiply, "Mul"),
+    "divide": (np.divide, "Div"),
+    "power": (np.power, "Pow"),
+    "maximum": (np.maximum, "Max"),
+    "minimum": (np.minimum, "Min"),
+}
+_COMPARE = {
+    "equal": (np.equal, "Equal"),
+    "less": (np.less, "Less"),
+    "less_equal": (np.less_equal, "LessOrEqual"),
+    "greater": (np.greater, "Greater"),
+    "greater_equal": (np.greater_equal, "GreaterOrEqual"),
+    "logical_and": (np.logical_and, "And"),
+    "logical_or": (np.logical_or, "Or"),
+    "logical_xor": (np.logical_xor, "Xor"),
+}
+BINARY_PRIMITIVES: dict[str, Primitive] = {}
+
+for _table, _rule in ((_BINARY, binary_rule), (_COMPARE, compare_rule)):
+    for _name, (_kernel, _onnx_op) in _table.items():
+        _p = Primitive(_name, _rule)
+        if _rule is binary_rule:
+            _p.def_impl((lambda k: lambda x, y: np.asarray(k(x, y), dtype=x.dtype))(_kernel))
+        else:
+            _p.def_impl((lambda k: lambda x, y: np.asarray(k(x, y)))(_kernel))
+        _p.def_onnx((lambda op: lambda b, node, x, y: b.op(op, [x, y]))(_onnx_op))
+        BINARY_PRIMITIVES[_name] = _p
+
+logical_not_p = Primitive("logical_not", lambda x: AVal(x.shape, "bool"))
+logical_not_p.def_impl(lambda x: np.logical_not(x))
+logical_not_p.def_onnx(lambda b, node, x: b.op("Not", [x]))
+
+is_nan_p = Primitive("is_nan", lambda x: AVal(x.shape, "bool"))
+is_nan_p.def_impl(lambda x: np.isnan(x))
+is_nan_p.def_onnx(lambda b, node, x: b.op("IsNaN", [x]))
+
+is_inf_p = Primitive("is_inf", lambda x: AVal(x.shape, "bool"))
+is_inf_p.def_impl(lambda x: np.isinf(x))
+is_inf_p.def_onnx(lambda b, node, x: b.op("IsInf", [x]))
+
+
+def _where_rule(c, x, y):
+    from graphkeras.compiler.ops._rules import broadcast_shapes, same_dtype
+    if c.dtype != "bool":
+        raise TypeError(f"where() needs a bool condition; received {c.dtype}.")
+    return AVal(broadcast_shapes(c.shape, x.shape, y.shape), same_dtype(x, y))
+
+
+where_p = Primitive("where", _where_rule)
+where_p.def_impl(lambda c, x, y: np.where(c, x, y))
+where_p.def_onnx(lambda b, node, c, x, y: b.op("Where", [c, x, y]))
+
+
+# -------------------------------------------------------- public functions
+def _dtype_of(x):
+    if isinstance(x, Tensor):
+        return x.dtype
+    if hasattr(x, "dtype") and not isinstance(x, (bool, int, float)):
+        return canonical_dtype(x.dtype)
+    return None
+
+
+def promote(x, y):
+    """Give Python scalars (and scalar-like lists) the dtype of the other operand."""
+    dx, dy = _dtype_of(x), _dtype_of(y)
+    if dx is None and dy is not None:
+        x = np.asarray(x, dtype=dy)
+    elif dy is None and dx is not None:
+        y = np.asarray(y, dtype=dx)
+    elif dx is None and dy is None:
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype == np.float64 or y.dtype == np.float64:
+            x, y = x.astype(np.float32), y.astype(np.float32)
+    return x, y
+
+
+def _binary_fn(prim):
+    def fn(x1, x2):
+        return prim.bind(*promote(x1, x2))
+    fn.__name__ = prim.name
+    fn.__doc__ = f"Elementwise ``{prim.name}`` with numpy broadcasting."
+    return fn
+
+
+def _unary_fn(prim):
+    def fn(x):
+        if _dtype_of(x) is None:
+            x = np.asarray(x, dtype=np.float32)
+        return prim.bind(x)
+    fn.__name__ = prim.name
+    fn.__doc__ = f"Elementwise ``{prim.name}``."
+    return fn
+
+
+for _name, _p in {**UNARY_PRIMITIVES, **BINARY_PRIMITIVES}.items():
+    globals()[_name] = (_unary_fn if _name in UNARY_PRIMITIVES else _binary_fn)(_p)
+
+
+def logical_not(x):
+    return logical_not_p.bind(x)
+
+
+def isnan(x):
+    return is_nan_p.bind(x)
+
+
+def isinf(x):
+    return is_inf_p.bind(x)
+
+
+def cast(x, dtype):
+    dtype = canonical_dtype(dtype)
+    if _dtype_of(x) == dtype:
+        return x
+    if _dtype_of(x) is None:
+        return np.asarray(x, dtype=dtype)
+    return cast_p.bind(x, dtype=dtype)
+
+
+def where(condition, x1, x2):
+    x1, x2 = promote(x1, x2)
+    if _dtype_of(condition) != "bool":
+        condition = cast(condition, "bool")
+    return where_p.bind(condition, x1, x2)
+
+
+def elu(x, alpha=1.0):
+    return elu_p.bind(x, alpha=float(alpha))
+
+
+def leaky_relu(x, alpha=0.2):
+    return leaky_relu_p.bind(x, alpha=float(alpha))
+
+
+def selu(x):
+    return selu_p.bind(x)
+
+
+def square(x):
+    return multiply(x, x)  # noqa: F821  (defined by the loop above)
+
+
+def rsqrt(x):
+    return reciprocal(sqrt(x))  # noqa: F821
+
+
+def not_equal(x1, x2):
+    return logical_not(equal(x1, x2))  # noqa: F821
+
+
+def clip(x, x_min, x_max):
+    return minimum(maximum(x, x_min), x_max)  # noqa: F821
+
+
+def log1p(x):
+    return log(add(x, 1.0))  # noqa: F821
+
+
+def expm1(x):
+    return subtract(exp(x), 1.0)  # noqa: F821
+
+
+def floor_divide(x1, x2):
+    x1, x2 = promote(x1, x2)
+    dtype = _dtype_of(x1)
+    if is_float(dtype):
+        return floor(divide(x1, x2))  # noqa: F821
+    q = floor(divide(cast(x1, "float64"), cast(x2, "float64")))  # noqa: F821
+    return cast(q, dtype)
+
+
+def mod(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return subtract(x1, multiply(floor_divide(x1, x2), x2))  # noqa: F821
+
+
+def true_divide(x1, x2):
+    return divide(x1, x2)  # noqa: F821
+
+
+__all__ = sorted(set(UNARY_PRIMITIVES) | set(BINARY_PRIMITIVES) | {
+    "logical_not", "isnan", "isinf", "cast", "where", "elu", "leaky_relu", "selu", "square",
+    "rsqrt", "not_equal", "clip", "log1p", "expm1", "floor_divide", "mod", "true_divide",
+    "promote"})

@@ -1,0 +1,1 @@
+"""graphkeras: the tf.keras Model API, compiled to ONNX."""
