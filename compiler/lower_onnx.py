@@ -9,7 +9,7 @@ from graphkeras.compiler.primitive import PRIMITIVES
 
 
 def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = None,
-          doc: str = "") -> onnx.ModelProto:
+          doc: str = "", output_names: list[str] | None = None) -> onnx.ModelProto:
     """ONNX model for ``graph``. Inputs named in ``initializers`` become initializers
     (their arrays embedded: a self-contained artefact); the others stay graph inputs,
     named as in the IR, so a runtime can bind them."""
@@ -30,9 +30,10 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         for v, name in zip(node.outputs, outs):
             names[id(v)] = name
-    for v in graph.outputs:
-        # outputs take the IR's names, so a graph opened in Netron explains itself
-        out, = b.op("Identity", [names[id(v)]], outputs=[b.fresh(v.name)])
+    for i, v in enumerate(graph.outputs):
+        # outputs are named (after the model's outputs), so a graph opened in Netron explains itself
+        name = output_names[i] if output_names else v.name
+        out, = b.op("Identity", [names[id(v)]], outputs=[b.fresh(name)])
         b.add_output(out, v.shape, v.dtype)
     return b.model(graph.name, doc)
 

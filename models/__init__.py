@@ -1,0 +1,4 @@
+"""``gk.models``: model classes, (de)serialization and cloning."""
+from graphkeras.engine.sequential import Sequential  # noqa: F401
+from graphkeras.engine.training import Model  # noqa: F401
+from graphkeras.models.serialization import model_from_config, model_from_json  # noqa: F401

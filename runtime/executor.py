@@ -33,8 +33,7 @@ class GraphExecutor:
         self.state = state
         self._binding = self.session.io_binding()
         self._bound_version = None
-        for name in self.output_names:
-            self._binding.bind_output(name, self.device)
+        self._bound_shapes = None
 
     def _bind_state(self):
         for name, key in self.state_inputs.items():
@@ -45,6 +44,13 @@ class GraphExecutor:
         if self._bound_version != self.state.version:
             self._bind_state()
         binding = self._binding
+        shapes = [a.shape for a in arrays]
+        if shapes != self._bound_shapes:
+            # outputs allocated by the last run have its batch size: let ORT allocate anew
+            binding.clear_binding_outputs()
+            for name in self.output_names:
+                binding.bind_output(name, self.device)
+            self._bound_shapes = shapes
         for name, array in zip(self.data_inputs, arrays):
             binding.bind_cpu_input(name, array)
         self.session.run_with_iobinding(binding)

@@ -1,0 +1,56 @@
+"""A traced graph ready to run: on ONNX Runtime, or op by op on numpy."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphkeras import backend
+from graphkeras.compiler.interpreter import evaluate
+from graphkeras.compiler.ir import Graph
+from graphkeras.compiler.lower_onnx import lower
+from graphkeras.runtime import GraphExecutor
+
+
+class CompiledGraph:
+    """``graph`` whose inputs are data inputs followed by the weights in ``params``.
+
+    Compiled (the default): lowered to ONNX once; weights are placed in the
+    shared device state and bound by reference, so a call moves only data.
+    Eager (``run_eagerly=True``): the reference interpreter, reading weights
+    from the host.
+    """
+
+    def __init__(self, graph: Graph, params: list, n_data: int, eager: bool = False,
+                 output_names: list[str] | None = None):
+        self.graph = graph
+        self.params = params
+        self.n_data = n_data
+        self.eager = eager
+        self.output_names = output_names
+        self.data_names = [v.name for v in graph.inputs[:n_data]]
+        self.param_names = [v.name for v in graph.inputs[n_data:]]
+        self._executor = None
+        self._onnx = None
+        if not eager:
+            state = backend.device_state()
+            keys = {name: var.place(state) for name, var in zip(self.param_names, params)}
+            self._executor = GraphExecutor(self.onnx_model().SerializeToString(), self.data_names,
+                                           keys, state)
+
+    def onnx_model(self, embed_weights: bool = False, opset: int | None = None):
+        """The ONNX model; with ``embed_weights`` a self-contained artefact."""
+        kwargs = {} if opset is None else {"opset": opset}
+        if embed_weights:
+            inits = {n: np.asarray(v.numpy()) for n, v in zip(self.param_names, self.params)}
+            return lower(self.graph, initializers=inits, doc="graphkeras",
+                         output_names=self.output_names, **kwargs)
+        if self._onnx is None or kwargs:
+            model = lower(self.graph, doc="graphkeras", output_names=self.output_names, **kwargs)
+            if kwargs:
+                return model
+            self._onnx = model
+        return self._onnx
+
+    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if self.eager:
+            return evaluate(self.graph, list(arrays) + [v.numpy() for v in self.params])
+        return self._executor(arrays)

@@ -1,0 +1,312 @@
+"""Functional models: a graph of layer calls from ``gk.Input`` to outputs,
+replayed when traced, and serialized in tf.keras' config schema."""
+from __future__ import annotations
+
+import copy
+
+from graphkeras import serialization
+from graphkeras.engine.base_layer import Layer
+from graphkeras.engine.input_layer import InputLayer
+from graphkeras.engine.keras_tensor import KerasTensor, flatten, pack_like
+from graphkeras.engine.training import Model
+
+
+def map_graph_network(inputs, outputs):
+    """Nodes in topological order and layers in tf.keras' order (by decreasing
+    depth, ties by discovery order), checking every output is computable."""
+    order, layer_indices = [], {}
+    done, active = set(), set()
+
+    def visit(tensor):
+        node = tensor.node
+        if id(node) in done:
+            return
+        if id(node) in active:
+            raise ValueError(f"The tensor {tensor} at layer '{node.layer.name}' is part of a cycle.")
+        layer_indices.setdefault(node.layer, len(layer_indices))
+        active.add(id(node))
+        if not node.is_input:
+            for t in node.keras_inputs:
+                visit(t)
+        done.add(id(node))
+        active.discard(id(node))
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = depth
+        node_depth[id(node)] = depth
+        for parent in node.parent_nodes:
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for t in inputs:
+        layer = t._keras_history[0]
+        if layer not in layer_depth:
+            layer_depth[layer] = 0
+            layer_indices[layer] = -1
+            order.insert(0, layer._inbound_nodes[0])
+    input_ids = {id(t) for t in inputs}
+    for node in order:
+        if node.is_input:
+            for t in node.flat_outputs:
+                if id(t) not in input_ids:
+                    raise ValueError(
+                        f"Graph disconnected: cannot obtain value for tensor {t} at layer "
+                        f'"{node.layer.name}". The following previous layers were accessed '
+                        "without issue: " + str([n.layer.name for n in order if not n.is_input]))
+    by_depth: dict[int, list] = {}
+    for layer, depth in layer_depth.items():
+        by_depth.setdefault(depth, []).append(layer)
+    layers = []
+    for depth in sorted(by_depth, reverse=True):
+        layers += sorted(by_depth[depth], key=lambda lyr: layer_indices[lyr])
+    return order, layers
+
+
+class Functional(Model):
+    """A model defined by ``gk.Model(inputs, outputs)``."""
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._init_graph_network(inputs, outputs)
+
+    def _init_graph_network(self, inputs, outputs):
+        if isinstance(inputs, dict):
+            self._input_names_from_dict = list(inputs)
+        self._nested_inputs = inputs
+        self._nested_outputs = outputs
+        flat_in, flat_out = flatten(inputs), flatten(outputs)
+        for t in flat_in + flat_out:
+            if not isinstance(t, KerasTensor):
+                raise ValueError("Model inputs and outputs must be tensors from gk.Input and layer "
+                                 f"calls (KerasTensors). Received: {t!r}")
+        for t in flat_in:
+            if not t.node.is_input:
+                raise ValueError(f"Model inputs must come from `gk.Input`. Received: {t} "
+                                 f"(created by layer '{t.node.layer.name}')")
+        self.inputs, self.outputs = flat_in, flat_out
+        self._nodes, layers = map_graph_network(flat_in, flat_out)
+        self._node_ids = {id(n) for n in self._nodes}
+        object.__setattr__(self, "_layers", layers)
+        self._input_layers = [t._keras_history[0] for t in flat_in]
+        self._output_layers = [t._keras_history[0] for t in flat_out]
+        self.input_names = [layer.name for layer in self._input_layers]
+        self.output_names = _unique([layer.name for layer in self._output_layers])
+        self.built = True
+        self._build_input_shape = [t.shape for t in flat_in]
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def input_spec(self):
+        return None
+
+    @input_spec.setter
+    def input_spec(self, value):
+        pass
+
+    def _input_structure(self):
+        return self._nested_inputs
+
+    def call(self, inputs, training=None, mask=None):
+        values = {}
+        flat = self._flatten_call_inputs(inputs)
+        for t, v in zip(self.inputs, flat):
+            values[id(t)] = v
+        for node in self._nodes:
+            if node.is_input:
+                continue
+            args, kwargs = node.map_arguments(values)
+            outs = node.layer(*args, **kwargs)
+            for t, v in zip(node.flat_outputs, flatten(outs)):
+                values[id(t)] = v
+        return pack_like(self._nested_outputs, [values[id(t)] for t in self.outputs])
+
+    def _flatten_call_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ValueError(f"Missing data for input(s) {missing}. Expected keys: "
+                                 f"{self.input_names}; received: {sorted(inputs)}.")
+            return [inputs[n] for n in self.input_names]
+        flat = flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(flat) != len(self.inputs):
+            raise ValueError(f'Layer "{self.name}" expects {len(self.inputs)} input(s), but it '
+                             f"received {len(flat)} input tensors.")
+        return flat
+
+    # ------------------------------------------------------------ config
+    def _node_key_index(self):
+        """Per layer, the index of each of its nodes among the nodes of this model."""
+        index = {}
+        for layer in self._layers:
+            kept = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
+            for i, n in enumerate(kept):
+                index[id(n)] = i
+        return index
+
+    def get_config(self):
+        node_index = self._node_key_index()
+
+        def ref(t):
+            layer, ni, ti = t._keras_history
+            return [layer.name, node_index[id(layer._inbound_nodes[ni])], ti]
+
+        layer_configs = []
+        for layer in self._layers:
+            entry = serialize_layer(layer)
+            entry["name"] = layer.name
+            nodes = []
+            for node in layer._inbound_nodes:
+                if id(node) not in self._node_ids or node.is_input:
+                    continue
+                kwargs = {k: v for k, v in node.call_kwargs.items()
+                          if not isinstance(v, KerasTensor) and k != "mask"}
+                nodes.append([ref(t) + [kwargs] for t in node.keras_inputs])
+            entry["inbound_nodes"] = nodes
+            layer_configs.append(entry)
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
+                "input_layers": _refs(self._nested_inputs, ref),
+                "output_layers": _refs(self._nested_outputs, ref)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        inputs, outputs, name = reconstruct_from_config(config, custom_objects)
+        return cls(inputs=inputs, outputs=outputs, name=name)
+
+
+def _refs(structure, ref):
+    if isinstance(structure, dict):
+        return {k: ref(v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [ref(t) for t in flatten(structure)]
+    return [ref(structure)]
+
+
+def _unique(names):
+    seen, out = {}, []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def serialize_layer(layer) -> dict:
+    config = layer.get_config()
+    module = getattr(layer, "_keras_module", "keras.layers")
+    registered = getattr(type(layer), "_registered_name", None)
+    class_name = getattr(layer, "_serialized_class_name", type(layer).__name__)
+    entry = {"module": None if registered else module, "class_name": class_name,
+             "config": config, "registered_name": registered}
+    if layer.built and getattr(layer, "_build_input_shape", None) is not None \
+            and not isinstance(layer, (InputLayer, Model)):
+        entry["build_config"] = {"input_shape": _jsonable_shape(layer._build_input_shape)}
+    return entry
+
+
+def _jsonable_shape(shape):
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [list(s) for s in shape]
+    return list(shape) if shape is not None else None
+
+
+def deserialize_layer(entry, custom_objects=None):
+    class_name = entry["class_name"]
+    config = copy.deepcopy(entry.get("config", {}))
+    if class_name in ("Functional", "Model", "Sequential"):
+        from graphkeras.engine.sequential import Sequential
+        target = Sequential if class_name == "Sequential" else Functional
+        return target.from_config(config, custom_objects=custom_objects)
+    cls = serialization.lookup("layer", entry.get("registered_name") or class_name, custom_objects) \
+        or serialization.lookup("layer", class_name, custom_objects)
+    if cls is None:
+        raise ValueError(f"Unknown layer: '{class_name}'. Please ensure you are using a "
+                         "`gk.layers` layer, or pass custom layers in `custom_objects` or register "
+                         "them with `gk.utils.register_keras_serializable`.")
+    if hasattr(cls, "from_config"):
+        try:
+            return cls.from_config(config, custom_objects=custom_objects)
+        except TypeError as err:
+            if "custom_objects" not in str(err):
+                raise
+            return cls.from_config(config)
+    return cls(**config)
+
+
+def reconstruct_from_config(config, custom_objects=None):
+    """Layers and tensors of a functional config (tf.keras' schema)."""
+    created: dict[str, Layer] = {}
+    pending = []
+    for entry in config["layers"]:
+        layer = deserialize_layer(entry, custom_objects)
+        name = entry.get("name", entry.get("config", {}).get("name"))
+        created[name] = layer
+        build = entry.get("build_config")
+        pending.append((layer, list(entry.get("inbound_nodes", [])), build))
+    outputs_of: dict[tuple, list] = {}  # (layer name, node index) -> flat outputs
+    for layer in created.values():
+        if isinstance(layer, InputLayer):
+            outputs_of[(layer.name, 0)] = [layer._inbound_nodes[0].outputs]
+    progress = True
+    while progress:
+        progress = False
+        for layer, nodes, _ in pending:
+            while nodes:
+                node = nodes[0]
+                refs = _node_refs(node)
+                if not all((r[0], r[1]) in outputs_of and r[2] < len(outputs_of[(r[0], r[1])])
+                           for r in refs):
+                    break
+                args = [outputs_of[(r[0], r[1])][r[2]] for r in refs]
+                kwargs = refs[0][3] if refs and len(refs[0]) > 3 else {}
+                kwargs = _resolve_kwargs(kwargs, outputs_of)
+                out = layer(args[0] if len(args) == 1 else args, **kwargs)
+                index = sum(1 for k in outputs_of if k[0] == layer.name)
+                outputs_of[(layer.name, index)] = flatten(out)
+                nodes.pop(0)
+                progress = True
+    stuck = [layer.name for layer, nodes, _ in pending if nodes]
+    if stuck:
+        raise ValueError(f"Could not rebuild the model graph: layers {stuck} have inputs that "
+                         "are never produced.")
+
+    def tensors(refs):
+        if isinstance(refs, dict):
+            return {k: tensors(v) for k, v in refs.items()}
+        if refs and isinstance(refs[0], str):  # a single ref written without a list around it
+            return outputs_of[(refs[0], refs[1])][refs[2]]
+        out = [outputs_of[(r[0], r[1])][r[2]] for r in refs]
+        return out
+
+    inputs = tensors(config["input_layers"])
+    outputs = tensors(config["output_layers"])
+    if isinstance(inputs, list) and len(inputs) == 1:
+        inputs = inputs[0]
+    if isinstance(outputs, list) and len(outputs) == 1:
+        outputs = outputs[0]
+    return inputs, outputs, config.get("name")
+
+
+def _node_refs(node):
+    """Inbound refs of one node, accepting tf.keras' older and newer layouts."""
+    if isinstance(node, dict):  # Keras 3 layout
+        raise ValueError("This JSON was written by Keras 3; graphkeras reads tf.keras 2.x configs.")
+    return [list(r) for r in node]
+
+
+def _resolve_kwargs(kwargs, outputs_of):
+    out = {}
+    for k, v in kwargs.items():
+        if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and (v[0], v[1]) in outputs_of:
+            out[k] = outputs_of[(v[0], v[1])][v[2]]
+        else:
+            out[k] = v
+    return out
