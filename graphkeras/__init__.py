@@ -9,7 +9,7 @@
 __version__ = "0.1.0"
 
 from graphkeras import activations, backend, config, initializers, regularizers  # noqa: F401
-from graphkeras import ops, utils  # noqa: F401
+from graphkeras import export, ops, utils  # noqa: F401
 from graphkeras import layers  # noqa: F401
 from graphkeras.engine.functional import Functional  # noqa: F401
 from graphkeras.engine.input_layer import Input  # noqa: F401

@@ -7,19 +7,27 @@ import onnxruntime as ort
 
 
 class DeviceState:
-    """Named OrtValues on one device. ``version`` changes whenever a value is
-    replaced, so executors know when to rebind."""
+    """Named OrtValues on one device.
+
+    ``version`` changes when a buffer is replaced (bound executors rebind);
+    ``revision`` changes on every write, and ``revisions[key]`` per value, so an
+    executor that folded values into its session (frozen weights) knows to rebuild.
+    """
 
     def __init__(self, device: str = "cpu"):
         self.device = device
         self.values: dict[str, ort.OrtValue] = {}
+        self.revisions: dict[str, int] = {}
         self.version = 0
+        self.revision = 0
 
     def __contains__(self, key):
         return key in self.values
 
     def set(self, key: str, array) -> None:
         array = np.ascontiguousarray(array)
+        self.revision += 1
+        self.revisions[key] = self.revisions.get(key, 0) + 1
         current = self.values.get(key)
         if current is not None and tuple(current.shape()) == array.shape \
                 and current.data_type() == _ort_type(array.dtype):
@@ -33,6 +41,7 @@ class DeviceState:
 
     def remove(self, key: str) -> None:
         if self.values.pop(key, None) is not None:
+            self.revisions.pop(key, None)
             self.version += 1
 
 

@@ -15,12 +15,13 @@ class CompiledGraph:
 
     Compiled (the default): lowered to ONNX once; weights are placed in the
     shared device state and bound by reference, so a call moves only data.
-    Eager (``run_eagerly=True``): the reference interpreter, reading weights
+    ``frozen`` (inference graphs) lets ONNX Runtime fold and prepack the weights;
+    the session is rebuilt after they change. Eager (``run_eagerly=True``): the reference interpreter, reading weights
     from the host.
     """
 
     def __init__(self, graph: Graph, params: list, n_data: int, eager: bool = False,
-                 output_names: list[str] | None = None):
+                 output_names: list[str] | None = None, frozen: bool = False):
         self.graph = graph
         self.params = params
         self.n_data = n_data
@@ -34,7 +35,7 @@ class CompiledGraph:
             state = backend.device_state()
             keys = {name: var.place(state) for name, var in zip(self.param_names, params)}
             self._executor = GraphExecutor(self.onnx_model().SerializeToString(), self.data_names,
-                                           keys, state)
+                                           keys, state, frozen=frozen)
 
     def onnx_model(self, embed_weights: bool = False, opset: int | None = None):
         """The ONNX model; with ``embed_weights`` a self-contained artefact."""

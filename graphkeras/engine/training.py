@@ -212,7 +212,7 @@ class Model(Layer):
             self.output_names = [f"output_{i + 1}" for i in range(len(flat_out))]
         names = self.output_names if len(self.output_names) == len(flat_out) else None
         return CompiledGraph(graph, params, n_data=len(xs), eager=self.run_eagerly,
-                             output_names=names)
+                             output_names=names, frozen=True)
 
     def _input_structure_for(self, xs):
         if self.inputs is not None:
@@ -247,9 +247,15 @@ class Model(Layer):
         return self(x, training=False)
 
     def _prepare_inputs(self, x):
-        if self._input_specs() is None:
-            self._build_from_data(x)
         specs = self._input_specs()
+        if specs is None:
+            self._build_from_data(x)
+            specs = self._input_specs()
+        elif type(x) is np.ndarray and len(specs) == 1:  # the common case, checked cheaply
+            _, shape, dtype = specs[0]
+            if x.dtype.name == dtype and x.ndim == len(shape) and x.flags.c_contiguous and \
+                    all(e is None or e == g for e, g in zip(shape, x.shape)):
+                return [x]
         arrays = data_adapter.flatten_inputs(x, [s[0] for s in specs])
         return data_adapter.check_and_cast(arrays, specs, self.name)
 
