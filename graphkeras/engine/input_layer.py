@@ -11,7 +11,7 @@ from graphkeras.engine.keras_tensor import KerasTensor, Node
 class InputLayer(Layer):
     def __init__(self, input_shape=None, batch_size=None, dtype=None, input_tensor=None,
                  sparse=None, name=None, ragged=None, type_spec=None, batch_input_shape=None,
-                 **kwargs):
+                 optional=False, **kwargs):
         if sparse or ragged:
             raise ValueError("graphkeras has no sparse or ragged tensors; pass dense arrays.")
         if name is None:
