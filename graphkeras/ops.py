@@ -24,3 +24,27 @@ def dot(a, b):
 
 def mean_squared_error(y_true, y_pred):
     return mean(square(subtract(y_pred, y_true)), axis=-1)  # noqa: F405
+
+
+def _accept_keras_tensors(namespace):
+    """Make each op record a TFOpLambda node when given functional-API tensors."""
+    import functools
+
+    from graphkeras.engine.keras_tensor import KerasTensor, flatten
+
+    def wrap(name, fn):
+        @functools.wraps(fn)
+        def op(*args, **kwargs):
+            if any(isinstance(t, KerasTensor) for t in flatten((list(args), kwargs))):
+                from graphkeras.layers.op_lambda import apply_op
+                return apply_op("ops." + name, *args, **kwargs)
+            return fn(*args, **kwargs)
+        return op
+
+    for name, fn in list(namespace.items()):
+        if callable(fn) and not name.startswith("_") and not isinstance(fn, type) \
+                and getattr(fn, "__module__", "").startswith("graphkeras"):
+            namespace[name] = wrap(name, fn)
+
+
+_accept_keras_tensors(globals())

@@ -3,11 +3,14 @@ replayed when traced, and serialized in tf.keras' config schema."""
 from __future__ import annotations
 
 import copy
+import inspect
+
+import numpy as np
 
 from graphkeras import serialization
 from graphkeras.engine.base_layer import Layer
 from graphkeras.engine.input_layer import InputLayer
-from graphkeras.engine.keras_tensor import KerasTensor, flatten, pack_like
+from graphkeras.engine.keras_tensor import KerasTensor, flatten, map_structure, pack_like
 from graphkeras.engine.training import Model
 
 
@@ -164,9 +167,7 @@ class Functional(Model):
             for node in layer._inbound_nodes:
                 if id(node) not in self._node_ids or node.is_input:
                     continue
-                kwargs = {k: v for k, v in node.call_kwargs.items()
-                          if not isinstance(v, KerasTensor) and k != "mask"}
-                nodes.append([ref(t) + [kwargs] for t in node.keras_inputs])
+                nodes.append(serialize_node(node, ref))
             entry["inbound_nodes"] = nodes
             layer_configs.append(entry)
         return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
@@ -177,6 +178,29 @@ class Functional(Model):
     def from_config(cls, config, custom_objects=None):
         inputs, outputs, name = reconstruct_from_config(config, custom_objects)
         return cls(inputs=inputs, outputs=outputs, name=name)
+
+
+def serialize_node(node, ref):
+    """tf.keras' node layout: the first argument's structure with each tensor as
+    ``[layer, node, tensor, kwargs]``; other arguments go into ``kwargs`` (by name),
+    tensors among them as ``[layer, node, tensor]``."""
+    layer = node.layer
+    first, rest = node.call_args[0], node.call_args[1:]
+    names = [p for p in inspect.signature(layer.call).parameters][1:]
+    kwargs = dict(zip(names, rest))
+    kwargs.update({k: v for k, v in node.call_kwargs.items() if k != "mask"})
+    kwargs = map_structure(lambda v: ref(v) if isinstance(v, KerasTensor) else
+                           (v.tolist() if isinstance(v, np.ndarray) else v), kwargs)
+
+    def leaf(t):
+        if isinstance(t, KerasTensor):
+            return ref(t) + [kwargs]
+        return ["_CONSTANT_VALUE", -1, t.tolist() if isinstance(t, np.ndarray) else t, kwargs]
+
+    data = map_structure(leaf, first)
+    if not isinstance(first, (list, tuple, dict)) and not getattr(layer, "_preserve_input_structure", False):
+        data = [data]
+    return data
 
 
 def _refs(structure, ref):
@@ -260,17 +284,11 @@ def reconstruct_from_config(config, custom_objects=None):
         progress = False
         for layer, nodes, _ in pending:
             while nodes:
-                node = nodes[0]
-                refs = _node_refs(node)
-                if not all((r[0], r[1]) in outputs_of and r[2] < len(outputs_of[(r[0], r[1])])
-                           for r in refs):
+                called = _process_node(layer, nodes[0], outputs_of)
+                if called is None:
                     break
-                args = [outputs_of[(r[0], r[1])][r[2]] for r in refs]
-                kwargs = refs[0][3] if refs and len(refs[0]) > 3 else {}
-                kwargs = _resolve_kwargs(kwargs, outputs_of)
-                out = layer(args[0] if len(args) == 1 else args, **kwargs)
                 index = sum(1 for k in outputs_of if k[0] == layer.name)
-                outputs_of[(layer.name, index)] = flatten(out)
+                outputs_of[(layer.name, index)] = flatten(called)
                 nodes.pop(0)
                 progress = True
     stuck = [layer.name for layer, nodes, _ in pending if nodes]
@@ -295,18 +313,59 @@ def reconstruct_from_config(config, custom_objects=None):
     return inputs, outputs, config.get("name")
 
 
-def _node_refs(node):
-    """Inbound refs of one node, accepting tf.keras' older and newer layouts."""
-    if isinstance(node, dict):  # Keras 3 layout
+def _is_ref(x):
+    return isinstance(x, list) and len(x) in (3, 4) and isinstance(x[0], str) \
+        and isinstance(x[1], int) and (len(x) == 3 or isinstance(x[3], dict))
+
+
+def _process_node(layer, node_data, outputs_of):
+    """Call ``layer`` as one serialized node says, or return None if an input
+    it needs has not been produced yet."""
+    if isinstance(node_data, dict):  # Keras 3 layout
         raise ValueError("This JSON was written by Keras 3; graphkeras reads tf.keras 2.x configs.")
-    return [list(r) for r in node]
+    kwargs = {}
+    missing = []
+
+    def resolve(ref):
+        nonlocal kwargs
+        if len(ref) == 4:
+            kwargs = ref[3]
+        if ref[0] == "_CONSTANT_VALUE":
+            return ref[2]
+        key = (ref[0], ref[1])
+        if key not in outputs_of or ref[2] >= len(outputs_of[key]):
+            missing.append(ref)
+            return None
+        return outputs_of[key][ref[2]]
+
+    def walk(data):
+        if _is_ref(data):
+            return resolve(data)
+        if isinstance(data, list):
+            return [walk(d) for d in data]
+        if isinstance(data, dict):
+            return {k: walk(v) for k, v in data.items()}
+        return data
+
+    inputs = walk(node_data)
+    kwargs = _resolve_kwargs(kwargs, outputs_of, missing)
+    if missing:
+        return None
+    if not getattr(layer, "_preserve_input_structure", False) and isinstance(inputs, list) \
+            and len(inputs) == 1:
+        inputs = inputs[0]
+    return layer(inputs, **kwargs)
 
 
-def _resolve_kwargs(kwargs, outputs_of):
+def _resolve_kwargs(kwargs, outputs_of, missing):
     out = {}
     for k, v in kwargs.items():
-        if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and (v[0], v[1]) in outputs_of:
-            out[k] = outputs_of[(v[0], v[1])][v[2]]
+        if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):
+            key = (v[0], v[1])
+            if key in outputs_of and v[2] < len(outputs_of[key]):
+                out[k] = outputs_of[key][v[2]]
+            else:
+                missing.append(v)
         else:
             out[k] = v
     return out

@@ -7,6 +7,8 @@ these nodes when they are traced for compilation.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from graphkeras.compiler.ir import canonical_dtype
 
 
@@ -43,10 +45,55 @@ class KerasTensor:
     def __len__(self):
         raise TypeError("len() is not supported on a KerasTensor; use tensor.shape.")
 
+    # Operators record TFOpLambda layers under tf.keras' function names, so the
+    # model's JSON reads the same in tf.keras.
+    def _op(function, reflected=False):
+        def method(self, other):
+            from graphkeras.layers.op_lambda import apply_op
+            if not isinstance(other, KerasTensor):
+                other = np.asarray(other, dtype=self.dtype)
+            if reflected:
+                return apply_op(function, other, y=self)
+            return apply_op(function, self, y=other)
+        return method
+
+    __add__, __radd__ = _op("__operators__.add"), _op("__operators__.add", True)
+    __sub__, __rsub__ = _op("math.subtract"), _op("math.subtract", True)
+    __mul__, __rmul__ = _op("math.multiply"), _op("math.multiply", True)
+    __truediv__, __rtruediv__ = _op("math.truediv"), _op("math.truediv", True)
+    __pow__, __rpow__ = _op("math.pow"), _op("math.pow", True)
+    __matmul__ = _op("linalg.matmul")
+    __gt__, __lt__ = _op("math.greater"), _op("math.less")
+    __ge__, __le__ = _op("math.greater_equal"), _op("math.less_equal")
+    del _op
+
+    def __neg__(self):
+        from graphkeras.layers.op_lambda import apply_op
+        return apply_op("math.negative", self)
+
+    def __abs__(self):
+        from graphkeras.layers.op_lambda import apply_op
+        return apply_op("math.abs", self)
+
+    def __getitem__(self, index):
+        from graphkeras.layers.op_lambda import apply_op
+        return apply_op("__operators__.getitem", self, slice_spec=_slice_spec(index))
+
     def __array__(self, *args, **kwargs):
         raise TypeError("You are passing a KerasTensor (a symbolic placeholder of the functional "
                         "API) where a concrete value is needed. Wrap the computation in a layer "
                         "(e.g. gk.layers.Lambda) instead.")
+
+
+def _slice_spec(index):
+    """An index as tf.keras writes it in a SlicingOpLambda/TFOpLambda config."""
+    def one(i):
+        if isinstance(i, slice):
+            return {"start": i.start, "stop": i.stop, "step": i.step}
+        if i is Ellipsis:
+            return "..."
+        return i
+    return [one(i) for i in index] if isinstance(index, tuple) else one(index)
 
 
 def flatten(structure) -> list:

@@ -150,6 +150,19 @@ def build_multi_io():
     return keras.Model([a, b], [out, out_1])
 
 
+def build_tf_ops():
+    """Operators and tf functions on KerasTensors: tf.keras records TFOpLambda layers."""
+    a = keras.Input(shape=(6,), name="a")
+    b = keras.Input(shape=(6,), name="b")
+    h = (a + b) * 2.0 - 1.0
+    h = tf.nn.relu(h) + tf.math.square(a)
+    h = tf.concat([h, tf.math.reduce_mean(b, axis=-1, keepdims=True)], axis=1)
+    h = tf.reshape(h, (-1, 7, 1))
+    h = h[:, 1:5, 0]
+    out = L.Dense(2, name="head")(1.0 - h)
+    return keras.Model([a, b], out)
+
+
 # ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
@@ -364,6 +377,7 @@ CASES = [
     Case("seq_mlp", build_seq_mlp),
     Case("seq_cnn", build_seq_cnn),
     Case("multi_io", build_multi_io),
+    Case("tf_ops", build_tf_ops),
 ]
 
 
