@@ -1,12 +1,15 @@
 """A traced graph ready to run: on ONNX Runtime, or op by op on numpy."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from graphkeras import backend
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.ir import Graph
 from graphkeras.compiler.lower_onnx import lower
+from graphkeras.compiler.verify import check_graph
 from graphkeras.runtime import GraphExecutor
 
 
@@ -31,6 +34,8 @@ class CompiledGraph:
         self.param_names = [v.name for v in graph.inputs[n_data:]]
         self._executor = None
         self._onnx = None
+        check_graph(graph)
+        _debug_dump(graph, self)
         if not eager:
             state = backend.device_state()
             keys = {name: var.place(state) for name, var in zip(self.param_names, params)}
@@ -55,3 +60,16 @@ class CompiledGraph:
         if self.eager:
             return evaluate(self.graph, list(arrays) + [v.numpy() for v in self.params])
         return self._executor(arrays)
+
+
+def _debug_dump(graph, compiled):
+    """``GRAPHKERAS_DEBUG=1`` prints each traced graph; ``2`` also writes its ONNX
+    model to ``GRAPHKERAS_DUMP_DIR`` (default ``graphkeras_dump/``)."""
+    level = int(os.environ.get("GRAPHKERAS_DEBUG", "0") or 0)
+    if level >= 1:
+        print(graph)
+    if level >= 2:
+        folder = os.environ.get("GRAPHKERAS_DUMP_DIR", "graphkeras_dump")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{graph.name}.onnx"), "wb") as f:
+            f.write(compiled.onnx_model().SerializeToString())
