@@ -131,7 +131,8 @@ class Trace:
 
     def __init__(self, name="graph"):
         self.graph = Graph(name)
-        self.params: dict[int, tuple[object, Value]] = {}  # id(var) -> (var, value)
+        self.params: dict[int, tuple[object, Value]] = {}  # id(var) -> (var, input value)
+        self.updates: dict[int, tuple[object, "Tensor"]] = {}  # id(var) -> (var, new value)
         self._scopes: list[str] = []
         self._constants: dict[int, tuple[object, Value]] = {}
 
@@ -163,12 +164,21 @@ class Trace:
         return Tensor(self.graph.add_input(shape, dtype, name), self)
 
     def param(self, key, shape, dtype, name) -> "Tensor":
-        """The graph input standing for variable ``key`` (created once)."""
+        """The current value of variable ``key`` in this trace: the graph input
+        standing for it (created on first read), or what it was last assigned."""
+        updated = self.updates.get(id(key))
+        if updated is not None:
+            return updated[1]
         entry = self.params.get(id(key))
         if entry is None:
             value = self.graph.add_input(shape, dtype, name)
             entry = self.params[id(key)] = (key, value)
         return Tensor(entry[1], self)
+
+    def assign(self, key, tensor: "Tensor") -> None:
+        """Record that variable ``key`` takes ``tensor``'s value when the graph has run
+        (a state output); later reads in this trace see the new value."""
+        self.updates[id(key)] = (key, tensor)
 
     def constant(self, array) -> Value:
         if not isinstance(array, np.ndarray):
@@ -198,12 +208,13 @@ class Tensor:
     nodes like ``gk.ops.add(a, gk.ops.multiply(b, 2))`` does.
     """
 
-    __slots__ = ("value", "trace", "_keras_mask")
+    __slots__ = ("value", "trace", "_keras_mask", "_keras_logits")
     __array_priority__ = 100  # numpy defers to our reflected operators
 
     def __init__(self, value: Value, trace: Trace):
         self.value = value
         self.trace = trace
+        self._keras_logits = None  # the logits, when this tensor is softmax/sigmoid(logits)
 
     @property
     def shape(self):

@@ -5,6 +5,7 @@ import numpy as np
 
 from graphkeras import serialization
 from graphkeras.compiler import ops
+from graphkeras.compiler.primitive import Tensor
 
 _register = lambda *names: serialization.register("activation", *names)  # noqa: E731
 
@@ -21,7 +22,7 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
         return ops.relu(x)
     dtype = x.dtype
     if threshold != 0.0:
-        y = ops.where(ops.greater_equal(x, threshold), x, np.zeros((), dtype))
+        y = ops.where(ops.greater(x, threshold), x, np.zeros((), dtype))  # tf: x * (x > t)
     else:
         y = ops.relu(x)
     if max_value is not None:
@@ -37,9 +38,17 @@ def relu6(x):
     return ops.minimum(ops.relu(x), 6.0)
 
 
+def _with_logits(out, logits):
+    """Remember the logits on a symbolic output, as tf.keras does, so cross-entropy
+    losses can use the numerically stable form."""
+    if isinstance(out, Tensor):
+        out._keras_logits = logits
+    return out
+
+
 @_register()
 def sigmoid(x):
-    return ops.sigmoid(x)
+    return _with_logits(ops.sigmoid(x), x)
 
 
 @_register()
@@ -50,7 +59,7 @@ def hard_sigmoid(x):
 
 @_register()
 def softmax(x, axis=-1):
-    return ops.softmax(x, axis=axis)
+    return _with_logits(ops.softmax(x, axis=axis), x)
 
 
 @_register()

@@ -51,6 +51,21 @@ class Variable:
         return value if dtype is None else value.astype(dtype)
 
     def assign(self, value):
+        """Set the value. Inside a trace (a compiled step), the assignment becomes a
+        state output of the graph instead, applied when the graph runs."""
+        from graphkeras.compiler.primitive import Tensor, current_trace
+        trace = value.trace if isinstance(value, Tensor) else current_trace()
+        if trace is not None:
+            from graphkeras.compiler import ops
+            if tuple(value.shape) != tuple(self.shape) and None not in tuple(getattr(value, "shape", ())):
+                raise ValueError(f"Cannot assign a value of shape {tuple(value.shape)} to variable "
+                                 f"{self.name!r} of shape {self.shape}.")
+            value = ops.cast(value, self.dtype) if getattr(value, "dtype", None) != self.dtype \
+                else value
+            if not isinstance(value, Tensor):
+                value = Tensor(trace.lift(np.asarray(value, self.dtype)), trace)
+            trace.assign(self, value)
+            return self
         value = np.asarray(value)
         if value.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {value.shape} to variable "
@@ -62,10 +77,12 @@ class Variable:
         return self
 
     def assign_add(self, delta):
-        return self.assign(self.numpy() + np.asarray(delta, self.dtype))
+        from graphkeras.compiler import ops
+        return self.assign(ops.add(self._as_operand(), delta))
 
     def assign_sub(self, delta):
-        return self.assign(self.numpy() - np.asarray(delta, self.dtype))
+        from graphkeras.compiler import ops
+        return self.assign(ops.subtract(self._as_operand(), delta))
 
     # device link ----------------------------------------------------
     def place(self, state) -> str:
