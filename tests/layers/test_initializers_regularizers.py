@@ -113,7 +113,7 @@ def test_activations_against_numpy(name, fn):
 def test_relu_options_and_gelu_approximate():
     x = np.linspace(-4, 4, 17, dtype=np.float32)
     got = gk.activations.relu(x, alpha=0.1, max_value=2.0, threshold=0.5)
-    want = np.where(x >= 0.5, np.minimum(x, 2.0), 0.1 * (x - 0.5))
+    want = np.where(x > 0.5, np.minimum(x, 2.0), 0.1 * (x - 0.5))  # tf: x * (x > threshold)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     approx = gk.activations.gelu(x, approximate=True)
     want = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
