@@ -20,7 +20,7 @@ class Variable:
         self.trainable = trainable
         self.key = f"{self.name[:-2]}#{next(_ids)}"  # unique key in the device state
         self._device = None  # DeviceState holding this variable, once compiled code uses it
-        self._host_stale = False
+        self._seen_revision = None  # the device revision the host copy reflects
         self.regularizer = None
         self.constraint = None
 
@@ -38,9 +38,12 @@ class Variable:
         return self.name[:-2]
 
     def numpy(self) -> np.ndarray:
-        if self._host_stale:
-            self._host = self._device.get(self.key)
-            self._host_stale = False
+        device = self._device
+        if device is not None:
+            revision = device.revision_of(self.key)
+            if revision != self._seen_revision:  # compiled steps wrote it: read it back
+                self._host = device.get(self.key)
+                self._seen_revision = revision
         return self._host
 
     def value(self):
@@ -71,9 +74,9 @@ class Variable:
             raise ValueError(f"Cannot assign a value of shape {value.shape} to variable "
                              f"{self.name!r} of shape {self.shape}.")
         self._host = value.astype(self.dtype, copy=True)
-        self._host_stale = False
         if self._device is not None:
             self._device.set(self.key, self._host)
+            self._seen_revision = self._device.revision_of(self.key)
         return self
 
     def assign_add(self, delta):
@@ -93,12 +96,9 @@ class Variable:
                 self._device.remove(self.key)
             state.set(self.key, self._host)
             self._device = state
+            self._seen_revision = state.revision_of(self.key)
             weakref.finalize(self, state.remove, self.key)
         return self.key
-
-    def mark_device_newer(self):
-        """Compiled code updated the device copy; the host copy is read lazily."""
-        self._host_stale = True
 
     # tracing --------------------------------------------------------
     def _trace_value(self, trace):
