@@ -67,6 +67,14 @@ for _name, (_kernel, _onnx_op) in _UNARY.items():
     UNARY_PRIMITIVES[_name] = _p
 
 
+@UNARY_PRIMITIVES["relu"].def_onnx
+def _(b, node, x):
+    dtype = node.inputs[0].dtype
+    if is_float(dtype):
+        return b.op("Relu", [x])
+    return b.op("Max", [x, b.const(np.zeros((), dtype))])  # ONNX Runtime's Relu is float-only
+
+
 # ------------------------------------------------------- unary with params
 elu_p = Primitive("elu", unary_rule)
 

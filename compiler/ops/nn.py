@@ -68,6 +68,11 @@ def _window_out(in_size, kernel, stride, dilation, padding):
     return max((in_size + lo + hi - eff) // stride + 1, 0)
 
 
+def _axis_paddings(padding, nd):
+    """``padding`` for each spatial axis: the mode string, or that axis' (lo, hi)."""
+    return [padding] * nd if isinstance(padding, str) else list(padding)
+
+
 def _explicit_pads(spatial, kernel, strides, dilations, padding):
     if padding == "valid":
         return [(0, 0)] * len(spatial)
@@ -79,6 +84,28 @@ def _explicit_pads(spatial, kernel, strides, dilations, padding):
 def _onnx_pads(b, node, spatial, kernel, strides, dilations, padding):
     """ONNX pads/auto_pad attributes for a window op on known or unknown sizes."""
     if padding == "same" and any(n is None for n in spatial):
+        # TF's SAME padding of an unknown size is a constant when the stride is 1, and
+        # (0, eff - 1) when the window spans 1 or 2 (the extra end padding is never read).
+        pads = []
+        for n, k, s, d in zip(spatial, kernel, strides, dilations):
+            eff = (k - 1) * d + 1
+            if n is not None:
+                pads.append(same_pads(n, k, s, d))
+            elif s == 1 or eff <= 2:
+                pads.append(((eff - 1) // 2, eff - 1 - (eff - 1) // 2) if s == 1 else (0, eff - 1))
+            else:
+                break
+        else:
+            return {"pads": [lo for lo, _ in pads] + [hi for _, hi in pads]}
+        # otherwise ONNX Runtime pads at run time; it rejects dilations, and the negative
+        # padding it computes where the window is smaller than the stride
+        for n, k, s, d in zip(spatial, kernel, strides, dilations):
+            eff = (k - 1) * d + 1
+            if d > 1 or (n is None and eff < s) or (n is not None and (-(-n // s) - 1) * s + eff < n):
+                raise ValueError(
+                    f"SAME padding with window {tuple(kernel)}, strides {tuple(strides)} and "
+                    f"dilations {tuple(dilations)} on spatial size {tuple(spatial)} cannot be "
+                    "compiled while spatial sizes are unknown. Give the Input a full shape.")
         return {"auto_pad": "SAME_UPPER"}
     pads = _explicit_pads(spatial, kernel, strides, dilations, padding)
     return {"pads": [lo for lo, _ in pads] + [hi for _, hi in pads]}
@@ -100,8 +127,8 @@ def _conv_rule(x, w, *bias, strides, dilations, padding, groups):
     if cin is not None and w.shape[nd] * groups != cin:
         raise ValueError(f"conv: input has {cin} channels but the kernel {w.shape} with "
                          f"groups={groups} expects {w.shape[nd] * groups}.")
-    spatial = tuple(_window_out(n, k, s, d, padding) for n, k, s, d in
-                    zip(x.shape[1:-1], kernel, strides, dilations))
+    spatial = tuple(_window_out(n, k, s, d, p) for n, k, s, d, p in
+                    zip(x.shape[1:-1], kernel, strides, dilations, _axis_paddings(padding, nd)))
     return AVal((x.shape[0],) + spatial + (cout,), same_dtype(x, w))
 
 
@@ -231,7 +258,8 @@ def _(b, node, x, w, *bias):
 
 # ------------------------------------------------------------------ pooling
 def _pool_rule(x, pool, strides, padding):
-    spatial = tuple(_window_out(n, k, s, 1, padding) for n, k, s in zip(x.shape[1:-1], pool, strides))
+    spatial = tuple(_window_out(n, k, s, 1, p) for n, k, s, p in
+                    zip(x.shape[1:-1], pool, strides, _axis_paddings(padding, len(pool))))
     return AVal((x.shape[0],) + spatial + (x.shape[-1],), x.dtype)
 
 
@@ -337,11 +365,12 @@ def _(x, size):
 @resize_bilinear_p.def_onnx
 def _(b, node, x):
     nd = len(node.inputs[0].shape) - 2
-    in_shape = node.inputs[0].shape
-    scales = [1.0] + [o / i for o, i in zip(node.attrs["size"], in_shape[1:-1])] + [1.0]
     xc = _to_channels_first(b, x, nd)
-    sc = [scales[0], scales[-1]] + scales[1:-1]
-    y = b.op("Resize", [xc, "", b.const(np.asarray(sc, np.float32))], mode="linear",
+    # output sizes, not scales: ONNX sizes the output floor(in * float32(out / in)), which can
+    # fall one short (3 * float32(5 / 3) < 5)
+    sizes = b.op("Concat", [b.op("Shape", [xc], start=0, end=2), b.ints(node.attrs["size"])],
+                 axis=0)
+    y = b.op("Resize", [xc, "", "", sizes], mode="linear",
              coordinate_transformation_mode="half_pixel")
     return _to_channels_last(b, y, nd)
 

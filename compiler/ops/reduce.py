@@ -30,8 +30,10 @@ for _name, (_kernel, _onnx_op) in _REDUCTIONS.items():
     _p = Primitive(_name, _reduce_rule)
     _p.def_impl((lambda k: lambda x, axes, keepdims: np.asarray(
         k(x, axis=tuple(axes), keepdims=keepdims), dtype=x.dtype))(_kernel))
+    # no axes: no reduction (ONNX would reduce over all axes)
     _p.def_onnx((lambda op: lambda b, node, x: b.reduce(
-        op, x, node.attrs["axes"], node.attrs["keepdims"]))(_onnx_op))
+        op, x, node.attrs["axes"], node.attrs["keepdims"]) if node.attrs["axes"]
+        else b.op("Identity", [x]))(_onnx_op))
     REDUCE_PRIMITIVES[_name] = _p
 
 

@@ -132,9 +132,15 @@ _INT64_MAX = 2**63 - 1
 @slice_p.def_onnx
 def _(b, node, x):
     a = node.attrs
+    starts, ends = list(a["starts"]), list(a["ends"])
+    for k, (ax, st) in enumerate(zip(a["axes"], a["steps"])):
+        n = node.inputs[0].shape[ax]
+        if n is not None:  # Python's bounds (ONNX clamps a start below -n to 0 when stepping back)
+            lo, hi, _ = slice(starts[k], ends[k], st).indices(n)
+            starts[k], ends[k] = (0, 0) if not range(lo, hi, st) else (lo, None if hi < 0 else hi)
     ends = [(_INT64_MAX if st > 0 else -_INT64_MAX - 1) if e is None else e
-            for e, st in zip(a["ends"], a["steps"])]
-    starts = [(0 if st > 0 else -1) if s is None else s for s, st in zip(a["starts"], a["steps"])]
+            for e, st in zip(ends, a["steps"])]
+    starts = [(0 if st > 0 else -1) if s is None else s for s, st in zip(starts, a["steps"])]
     return b.op("Slice", [x, b.ints(starts), b.ints(ends), b.ints(a["axes"]), b.ints(a["steps"])])
 
 
@@ -289,7 +295,7 @@ def tile(x, repeats):
     ndim = len(_shape(x))
     reps = (1,) * (ndim - len(reps)) + reps
     if len(reps) > ndim:
-        x = reshape(x, (1,) * (len(reps) - ndim) + _shape(x))
+        x = expand_dims(x, tuple(range(len(reps) - ndim)))
     return tile_p.bind(x, reps=reps)
 
 
@@ -375,10 +381,21 @@ def getitem(x, index):
             squeeze_axes.append(axis)
         elif isinstance(i, (list, np.ndarray, Tensor)):
             gathers.append((axis, i))
-            out_axis += 1
+            out_axis += len(_shape(i))
         else:
             raise TypeError(f"Unsupported index {i!r} for a tensor.")
         axis += 1
+    if gathers:
+        # numpy zips several array indices, and moves the indexed axes first when ints are
+        # not next to the array: not supported (rather than silently different)
+        advanced = [k for k, i in enumerate(index)
+                    if isinstance(i, (int, np.integer, list, np.ndarray, Tensor))]
+        if len(gathers) > 1 or advanced != list(range(advanced[0], advanced[-1] + 1)):
+            raise NotImplementedError(
+                f"getitem: index {index!r} is not supported: use at most one integer-array "
+                "index, with any integer indices next to it.")
+        ax, idx = gathers[0]  # its axes replace one axis: later squeezed axes move
+        squeeze_axes = [a + len(_shape(idx)) - 1 if a > ax else a for a in squeeze_axes]
     y = x
     if axes:
         y = slice_p.bind(y, starts=tuple(starts), ends=tuple(ends), axes=tuple(axes), steps=tuple(steps))
