@@ -58,12 +58,37 @@ _UNARY = {
     "softsign": (lambda x: x / (np.ones((), x.dtype) + np.abs(x)), "Softsign"),
 }
 
+def _zero(t):
+    return np.zeros((), t.dtype)
+
+
+# name -> gradient rule (g, y, x) -> [dx]; floor/ceil/round/sign have none (piecewise constant)
+_UNARY_VJP = {
+    "negative": lambda g, y, x: [negative(g)],
+    "exp": lambda g, y, x: [multiply(g, y)],
+    "log": lambda g, y, x: [divide(g, x)],
+    "sqrt": lambda g, y, x: [divide(multiply(g, 0.5), y)],
+    "abs": lambda g, y, x: [multiply(g, sign(x))],
+    "sin": lambda g, y, x: [multiply(g, cos(x))],
+    "cos": lambda g, y, x: [negative(multiply(g, sin(x)))],
+    "tanh": lambda g, y, x: [multiply(g, subtract(1.0, multiply(y, y)))],
+    "sigmoid": lambda g, y, x: [multiply(g, multiply(y, subtract(1.0, y)))],
+    "erf": lambda g, y, x: [multiply(g, multiply(exp(negative(multiply(x, x))),
+                                                 float(2 / np.sqrt(np.pi))))],
+    "relu": lambda g, y, x: [where(greater(y, 0.0), g, _zero(g))],
+    "reciprocal": lambda g, y, x: [negative(multiply(g, multiply(y, y)))],
+    "softplus": lambda g, y, x: [multiply(g, sigmoid(x))],
+    "softsign": lambda g, y, x: [divide(g, square(add(abs(x), 1.0)))],
+}
+
 UNARY_PRIMITIVES: dict[str, Primitive] = {}
 
 for _name, (_kernel, _onnx_op) in _UNARY.items():
     _p = Primitive(_name, unary_rule)
     _p.def_impl((lambda k: lambda x: np.asarray(k(x), dtype=x.dtype))(_kernel))
     _p.def_onnx((lambda op: lambda b, node, x: b.op(op, [x]))(_onnx_op))
+    if _name in _UNARY_VJP:
+        _p.def_vjp(_UNARY_VJP[_name])
     UNARY_PRIMITIVES[_name] = _p
 
 
@@ -89,6 +114,11 @@ def _(b, node, x):
     return b.op("Elu", [x], alpha=float(node.attrs["alpha"]))
 
 
+@elu_p.def_vjp
+def _(g, y, x, alpha):
+    return [where(greater(x, 0.0), g, multiply(g, add(y, alpha)))]
+
+
 leaky_relu_p = Primitive("leaky_relu", unary_rule)
 
 
@@ -100,6 +130,11 @@ def _(x, alpha):
 @leaky_relu_p.def_onnx
 def _(b, node, x):
     return b.op("LeakyRelu", [x], alpha=float(node.attrs["alpha"]))
+
+
+@leaky_relu_p.def_vjp
+def _(g, y, x, alpha):
+    return [where(greater(x, 0.0), g, multiply(g, alpha))]
 
 
 # tf.nn.selu's constants
@@ -119,6 +154,12 @@ def _(b, node, x):
     return b.op("Selu", [x], alpha=SELU_ALPHA, gamma=SELU_SCALE)
 
 
+@selu_p.def_vjp
+def _(g, y, x):
+    return [where(greater(x, 0.0), multiply(g, SELU_SCALE),
+                  multiply(g, add(y, SELU_SCALE * SELU_ALPHA)))]
+
+
 cast_p = Primitive("cast", lambda x, dtype: AVal(x.shape, dtype))
 
 
@@ -130,6 +171,11 @@ def _(x, dtype):
 @cast_p.def_onnx
 def _(b, node, x):
     return b.op("Cast", [x], to=ONNX_DTYPE[node.attrs["dtype"]])
+
+
+@cast_p.def_vjp
+def _(g, y, x, dtype):
+    return [cast(g, x.dtype) if is_float(x.dtype) and is_float(dtype) else None]
 
 
 # ------------------------------------------------------------------ binary
@@ -152,6 +198,23 @@ _COMPARE = {
     "logical_or": (np.logical_or, "Or"),
     "logical_xor": (np.logical_xor, "Xor"),
 }
+# gradient rules (g, out, x, y) -> [dx, dy]; the autodiff engine un-broadcasts them
+_BINARY_VJP = {
+    "add": lambda g, out, x, y: [g, g],
+    "subtract": lambda g, out, x, y: [g, negative(g)],
+    "multiply": lambda g, out, x, y: [multiply(g, y), multiply(g, x)],
+    "divide": lambda g, out, x, y: [divide(g, y), negative(multiply(g, divide(out, y)))],
+    # tf: d/dy x**y = x**y * log(x) where x > 0, else 0
+    "power": lambda g, out, x, y: [
+        multiply(g, multiply(y, power(x, subtract(y, 1.0)))),
+        multiply(g, where(greater(x, 0.0), multiply(out, log(where(greater(x, 0.0), x, 1.0))),
+                          _zero(out)))],
+    # ties go to x, as tf's Maximum/Minimum gradients do
+    "maximum": lambda g, out, x, y: [where(greater_equal(x, y), g, _zero(g)),
+                                     where(greater_equal(x, y), _zero(g), g)],
+    "minimum": lambda g, out, x, y: [where(less_equal(x, y), g, _zero(g)),
+                                     where(less_equal(x, y), _zero(g), g)],
+}
 BINARY_PRIMITIVES: dict[str, Primitive] = {}
 
 for _table, _rule in ((_BINARY, binary_rule), (_COMPARE, compare_rule)):
@@ -162,6 +225,8 @@ for _table, _rule in ((_BINARY, binary_rule), (_COMPARE, compare_rule)):
         else:
             _p.def_impl((lambda k: lambda x, y: np.asarray(k(x, y)))(_kernel))
         _p.def_onnx((lambda op: lambda b, node, x, y: b.op(op, [x, y]))(_onnx_op))
+        if _name in _BINARY_VJP:
+            _p.def_vjp(_BINARY_VJP[_name])
         BINARY_PRIMITIVES[_name] = _p
 
 logical_not_p = Primitive("logical_not", lambda x: AVal(x.shape, "bool"))
@@ -187,6 +252,7 @@ def _where_rule(c, x, y):
 where_p = Primitive("where", _where_rule)
 where_p.def_impl(lambda c, x, y: np.where(c, x, y))
 where_p.def_onnx(lambda b, node, c, x, y: b.op("Where", [c, x, y]))
+where_p.def_vjp(lambda g, out, c, x, y: [None, where(c, g, _zero(g)), where(c, _zero(g), g)])
 
 
 # -------------------------------------------------------- public functions

@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from graphkeras.compiler.ir import AVal
 from graphkeras.compiler.primitive import Primitive
 from graphkeras.compiler.ops._rules import broadcast_shapes, normalize_axis, same_dtype
+from graphkeras.compiler.ops.shape import transpose_p
 
 
 # ------------------------------------------------------------------- matmul
@@ -30,6 +31,15 @@ def _matmul_rule(a: AVal, b: AVal):
 matmul_p = Primitive("matmul", _matmul_rule)
 matmul_p.def_impl(lambda a, b: np.matmul(a, b))
 matmul_p.def_onnx(lambda b, node, x, y: b.op("MatMul", [x, y]))
+
+
+def _swap_last(t):
+    rank = len(t.shape)
+    return transpose_p.bind(t, perm=tuple(range(rank - 2)) + (rank - 1, rank - 2))
+
+
+# d(a @ b) = g @ b^T, a^T @ g (batch dims are summed back by autodiff)
+matmul_p.def_vjp(lambda g, y, a, b: [matmul_p.bind(g, _swap_last(b)), matmul_p.bind(_swap_last(a), g)])
 
 
 def matmul(a, b):
@@ -320,6 +330,13 @@ def _(x, axis):
 
 softmax_p.def_onnx(lambda b, node, x: b.op("Softmax", [x], axis=node.attrs["axis"]))
 
+
+@softmax_p.def_vjp
+def _(g, y, x, axis):
+    from graphkeras.compiler.ops.elementwise import multiply, subtract
+    from graphkeras.compiler.ops.reduce import sum as reduce_sum
+    return [multiply(y, subtract(g, reduce_sum(multiply(g, y), axis=axis, keepdims=True)))]
+
 log_softmax_p = Primitive("log_softmax", lambda x, axis: AVal(x.shape, x.dtype))
 
 
@@ -330,6 +347,13 @@ def _(x, axis):
 
 
 log_softmax_p.def_onnx(lambda b, node, x: b.op("LogSoftmax", [x], axis=node.attrs["axis"]))
+
+
+@log_softmax_p.def_vjp
+def _(g, y, x, axis):
+    from graphkeras.compiler.ops.elementwise import exp, multiply, subtract
+    from graphkeras.compiler.ops.reduce import sum as reduce_sum
+    return [subtract(g, multiply(exp(y), reduce_sum(g, axis=axis, keepdims=True)))]
 
 
 # --------------------------------------------------------- bilinear resize

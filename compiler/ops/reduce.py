@@ -37,6 +37,65 @@ for _name, (_kernel, _onnx_op) in _REDUCTIONS.items():
     REDUCE_PRIMITIVES[_name] = _p
 
 
+def _keep(g, axes, keepdims):
+    from graphkeras.compiler.ops.shape import unsqueeze_p
+    return g if keepdims or not axes else unsqueeze_p.bind(g, axes=tuple(axes))
+
+
+def _sum_vjp(g, y, x, axes, keepdims):
+    from graphkeras.compiler.ops.shape import broadcast_like
+    return [broadcast_like(_keep(g, axes, keepdims), x)]
+
+
+def _mean_vjp(g, y, x, axes, keepdims):
+    from graphkeras.compiler.ops.elementwise import divide
+    return [divide(_sum_vjp(g, y, x, axes, keepdims)[0], dim_size(x, axes, g.dtype))]
+
+
+def _extremum_vjp(g, y, x, axes, keepdims):
+    """Split the gradient evenly among the elements equal to the extremum (tf's rule)."""
+    from graphkeras.compiler.ops.elementwise import cast, divide, equal, multiply
+    from graphkeras.compiler.ops.shape import broadcast_like
+    hit = cast(equal(x, broadcast_like(_keep(y, axes, keepdims), x)), g.dtype)
+    count = REDUCE_PRIMITIVES["reduce_sum"].bind(hit, axes=tuple(axes), keepdims=True)
+    return [multiply(divide(hit, count), broadcast_like(_keep(g, axes, keepdims), x))]
+
+
+def _prod_vjp(g, y, x, axes, keepdims):
+    from graphkeras.compiler.ops.elementwise import divide, multiply
+    from graphkeras.compiler.ops.shape import broadcast_like
+    return [multiply(broadcast_like(_keep(multiply(g, y), axes, keepdims), x), divide(1.0, x))]
+
+
+for _name, _rule in (("reduce_sum", _sum_vjp), ("reduce_mean", _mean_vjp),
+                     ("reduce_max", _extremum_vjp), ("reduce_min", _extremum_vjp),
+                     ("reduce_prod", _prod_vjp)):
+    REDUCE_PRIMITIVES[_name].def_vjp(_rule)
+
+
+# The number of elements over ``axes``, as a scalar of ``dtype`` (read at run time).
+dim_size_p = Primitive("dim_size", lambda x, axes, dtype: AVal((), dtype))
+dim_size_p.def_impl(lambda x, axes, dtype: np.asarray(
+    int(np.prod([x.shape[a] for a in axes])), dtype=dtype))
+
+
+@dim_size_p.def_onnx
+def _(b, node, x):
+    shape = b.op("Shape", [x])
+    dims = b.op("Gather", [shape, b.ints(node.attrs["axes"])], axis=0)
+    size = b.reduce("ReduceProd", dims, [0], keepdims=False)
+    return b.cast(size, node.attrs["dtype"])
+
+
+def dim_size(x, axes, dtype="float32"):
+    """Elements over ``axes``: a constant when the sizes are known, else read at run time."""
+    axes = tuple(axes)
+    sizes = [x.shape[a] for a in axes]
+    if all(n is not None for n in sizes):
+        return np.asarray(int(np.prod(sizes)), dtype=dtype)
+    return dim_size_p.bind(x, axes=axes, dtype=dtype)
+
+
 def _arg_rule(x: AVal, axis, keepdims):
     return AVal(_reduce_rule(x, (axis,), keepdims).shape, "int64")
 

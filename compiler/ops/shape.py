@@ -74,10 +74,33 @@ def _(b, node, x):
     return b.op("Reshape", [x, b.ints([0 if d is None else d for d in node.attrs["shape"]])])
 
 
+reshape_p.def_vjp(lambda g, y, x, shape: [reshape_like(g, x)])
+
+
+# The shape-from-a-tensor forms, for gradients: sizes known only at run time.
+reshape_like_p = Primitive("reshape_like", lambda x, like: AVal(like.shape, x.dtype))
+reshape_like_p.def_impl(lambda x, like: x.reshape(like.shape))
+reshape_like_p.def_onnx(lambda b, node, x, like: b.op("Reshape", [x, b.op("Shape", [like])]))
+reshape_like_p.def_vjp(lambda g, y, x, like: [reshape_like(g, x), None])
+
+
+def _broadcast_like_rule(x, like):
+    from graphkeras.compiler.ops._rules import broadcast_shapes
+    return AVal(broadcast_shapes(x.shape, like.shape), x.dtype)
+
+
+broadcast_like_p = Primitive("broadcast_like", _broadcast_like_rule)
+broadcast_like_p.def_impl(lambda x, like: np.broadcast_to(
+    x, np.broadcast_shapes(x.shape, like.shape)).copy())
+broadcast_like_p.def_onnx(lambda b, node, x, like: b.op("Expand", [x, b.op("Shape", [like])]))
+broadcast_like_p.def_vjp(lambda g, y, x, like: [g, None])  # autodiff sums back to x's shape
+
+
 # ---------------------------------------------------------------- transpose
 transpose_p = Primitive("transpose", lambda x, perm: AVal(tuple(x.shape[p] for p in perm), x.dtype))
 transpose_p.def_impl(lambda x, perm: np.transpose(x, perm))
 transpose_p.def_onnx(lambda b, node, x: b.transpose(x, node.attrs["perm"]))
+transpose_p.def_vjp(lambda g, y, x, perm: [transpose_p.bind(g, perm=tuple(np.argsort(perm).tolist()))])
 
 
 # ------------------------------------------------------------------- concat
@@ -105,6 +128,17 @@ def _concat_rule(*xs, axis):
 concat_p = Primitive("concat", _concat_rule)
 concat_p.def_impl(lambda *xs, axis: np.concatenate(xs, axis=axis))
 concat_p.def_onnx(lambda b, node, *xs: b.op("Concat", list(xs), axis=node.attrs["axis"]))
+
+
+@concat_p.def_vjp
+def _(g, y, *xs, axis):
+    sizes = [x.shape[axis] for x in xs]
+    if any(n is None for n in sizes):
+        raise ValueError("The gradient of a concatenation along an axis of unknown size is not "
+                         "supported; concatenate along a feature axis.")
+    bounds = np.cumsum([0] + sizes).tolist()
+    return [slice_p.bind(g, starts=(lo,), ends=(hi,), axes=(axis,), steps=(1,))
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 # -------------------------------------------------------------------- slice
@@ -144,6 +178,40 @@ def _(b, node, x):
     return b.op("Slice", [x, b.ints(starts), b.ints(ends), b.ints(a["axes"]), b.ints(a["steps"])])
 
 
+@slice_p.def_vjp
+def _(g, y, x, starts, ends, axes, steps):
+    """Zeros where the slice skipped: pad back (a step > 1 first interleaves zeros)."""
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        n = x.shape[axis]
+        if n is None:
+            raise ValueError("The gradient of a slice along an axis of unknown size (the batch "
+                             "axis) is not supported.")
+        picked = range(*slice(start, end, step).indices(n))
+        if step < 0:
+            g = slice_p.bind(g, starts=(None,), ends=(None,), axes=(axis,), steps=(-1,))
+            picked = picked[::-1]
+        stride = abs(step)
+        if len(picked) == 0:
+            shape = list(g.shape)
+            shape[axis] = n
+            return [broadcast_to(np.zeros((1,) * len(shape), g.dtype), shape)]
+        if stride > 1:  # interleave stride-1 zeros after each element, then trim
+            g = unsqueeze_p.bind(g, axes=(axis + 1,))
+            pads = [(0, 0)] * len(g.shape)
+            pads[axis + 1] = (0, stride - 1)
+            g = pad_p.bind(g, pads=tuple(pads), mode="constant", constant_value=0.0)
+            shape = list(g.shape)
+            merged = shape[:axis] + [shape[axis] * stride] + shape[axis + 2:]
+            g = reshape(g, [None if i == 0 and d is None else d for i, d in enumerate(merged)])
+            g = slice_p.bind(g, starts=(0,), ends=((len(picked) - 1) * stride + 1,), axes=(axis,),
+                             steps=(1,))
+        lo = picked[0]
+        pads = [(0, 0)] * len(g.shape)
+        pads[axis] = (lo, n - lo - g.shape[axis])
+        g = pad_p.bind(g, pads=tuple(pads), mode="constant", constant_value=0.0)
+    return [g]
+
+
 # ------------------------------------------------------------------- gather
 def _gather_rule(x, indices, axis):
     if indices.dtype not in ("int32", "int64"):
@@ -154,6 +222,50 @@ def _gather_rule(x, indices, axis):
 gather_p = Primitive("gather", _gather_rule)
 gather_p.def_impl(lambda x, indices, axis: np.take(x, indices, axis=axis))
 gather_p.def_onnx(lambda b, node, x, i: b.op("Gather", [x, i], axis=node.attrs["axis"]))
+gather_p.def_vjp(lambda g, y, x, indices, axis: [scatter_add(g, x, indices, axis), None])
+
+
+# Adds rows of ``updates`` into zeros shaped like ``like`` at ``indices`` along ``axis``:
+# the gradient of gather (an embedding lookup).
+def _scatter_add_rule(updates, like, indices, axis):
+    return AVal(like.shape, updates.dtype)
+
+
+scatter_add_p = Primitive("scatter_add", _scatter_add_rule)
+
+
+@scatter_add_p.def_impl
+def _(updates, like, indices, axis):
+    out = np.zeros(like.shape, updates.dtype)
+    moved = np.moveaxis(out, axis, 0)
+    upd = np.moveaxis(updates, tuple(range(axis, axis + indices.ndim)),
+                      tuple(range(indices.ndim)))
+    np.add.at(moved, indices % like.shape[axis], upd)
+    return out
+
+
+@scatter_add_p.def_onnx
+def _(b, node, updates, like, indices):
+    axis = node.attrs["axis"]
+    rank = len(node.inputs[1].shape)
+    k = len(node.inputs[2].shape)
+    if axis:  # move the gathered axis first
+        perm = [axis] + [i for i in range(rank) if i != axis]
+        uperm = list(range(axis, axis + k)) + [i for i in range(axis)] + \
+            list(range(axis + k, rank + k - 1))
+        like = b.transpose(like, perm)
+        updates = b.transpose(updates, uperm)
+    zeros = b.op("Expand", [b.const(np.zeros((), node.inputs[1].dtype)), b.op("Shape", [like])])
+    idx = b.op("Unsqueeze", [b.cast(indices, "int64"), b.ints([-1])])
+    out = b.op("ScatterND", [zeros, idx, updates], reduction="add")
+    if axis:
+        inverse = np.argsort(perm).tolist()
+        out = b.transpose(out, inverse)
+    return out
+
+
+def scatter_add(updates, like, indices, axis):
+    return scatter_add_p.bind(updates, like, indices, axis=axis)
 
 
 # -------------------------------------------------------- squeeze/unsqueeze
@@ -167,6 +279,7 @@ def _unsqueeze_rule(x, axes):
 unsqueeze_p = Primitive("unsqueeze", _unsqueeze_rule)
 unsqueeze_p.def_impl(lambda x, axes: np.expand_dims(x, tuple(axes)))
 unsqueeze_p.def_onnx(lambda b, node, x: b.unsqueeze(x, node.attrs["axes"]))
+unsqueeze_p.def_vjp(lambda g, y, x, axes: [squeeze_p.bind(g, axes=axes)])
 
 
 def _squeeze_rule(x, axes):
@@ -179,6 +292,7 @@ def _squeeze_rule(x, axes):
 squeeze_p = Primitive("squeeze", _squeeze_rule)
 squeeze_p.def_impl(lambda x, axes: np.squeeze(x, tuple(axes)))
 squeeze_p.def_onnx(lambda b, node, x: b.squeeze(x, node.attrs["axes"]))
+squeeze_p.def_vjp(lambda g, y, x, axes: [unsqueeze_p.bind(g, axes=axes)])
 
 
 # ------------------------------------------------------------- expand, tile
@@ -201,10 +315,30 @@ def _(b, node, x):
     return b.op("Expand", [x, b.ints([1 if d is None else d for d in node.attrs["shape"]])])
 
 
+expand_p.def_vjp(lambda g, y, x, shape: [g])  # autodiff sums back to x's shape
+
+
 tile_p = Primitive("tile", lambda x, reps: AVal(
     tuple(None if d is None else d * r for d, r in zip(x.shape, reps)), x.dtype))
 tile_p.def_impl(lambda x, reps: np.tile(x, reps))
 tile_p.def_onnx(lambda b, node, x: b.op("Tile", [x, b.ints(node.attrs["reps"])]))
+
+
+@tile_p.def_vjp
+def _(g, y, x, reps):
+    """Sum the copies: split each tiled axis into (copies, size) and reduce the copies."""
+    from graphkeras.compiler.ops.reduce import sum as reduce_sum
+    for axis, r in enumerate(reps):
+        if r == 1:
+            continue
+        n = x.shape[axis]
+        if n is None:
+            raise ValueError("The gradient of tiling an axis of unknown size is not supported.")
+        shape = list(g.shape)
+        split = shape[:axis] + [r, n] + shape[axis + 1:]
+        g = reduce_sum(reshape(g, [None if i == 0 and d is None else d for i, d in enumerate(split)]),
+                       axis=axis)
+    return [g]
 
 
 # --------------------------------------------------------------------- pad
@@ -231,6 +365,16 @@ def _(b, node, x):
         value = b.const(np.asarray(node.attrs["constant_value"], dtype=node.inputs[0].dtype))
         return b.op("Pad", [x, onnx_pads, value], mode="constant")
     return b.op("Pad", [x, onnx_pads], mode=mode)
+
+
+@pad_p.def_vjp
+def _(g, y, x, pads, mode, constant_value):
+    if mode != "constant":
+        raise ValueError(f"The gradient of '{mode}' padding is not supported; use constant padding.")
+    starts = tuple(lo for lo, _ in pads)
+    ends = tuple(None if hi == 0 else -hi for _, hi in pads)
+    return [slice_p.bind(g, starts=starts, ends=ends, axes=tuple(range(len(pads))),
+                         steps=(1,) * len(pads))]
 
 
 # ------------------------------------------------------- public functions
@@ -425,3 +569,13 @@ def one_hot(indices, num_classes, axis=-1, dtype="float32"):
 
 def shape(x):
     return _shape(x)
+
+
+def reshape_like(x, like):
+    """Reshape ``x`` to ``like``'s shape, read at run time."""
+    return reshape_like_p.bind(x, like)
+
+
+def broadcast_like(x, like):
+    """Broadcast ``x`` against ``like``'s shape, read at run time."""
+    return broadcast_like_p.bind(x, like)
