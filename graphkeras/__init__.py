@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from graphkeras import activations, backend, config, initializers, regularizers  # noqa: F401
 from graphkeras import export, ops, utils  # noqa: F401
+from graphkeras import callbacks  # noqa: F401
 from graphkeras import layers  # noqa: F401
 from graphkeras.engine.functional import Functional  # noqa: F401
 from graphkeras.engine.input_layer import Input  # noqa: F401
@@ -17,3 +18,5 @@ from graphkeras.engine.sequential import Sequential  # noqa: F401
 from graphkeras.engine.training import Model  # noqa: F401
 from graphkeras.variables import Variable  # noqa: F401
 from graphkeras import models  # noqa: F401
+from graphkeras import optimizers  # noqa: F401
+from graphkeras import losses  # noqa: F401

@@ -132,3 +132,20 @@ def test_weight_memory_size_uses_dtype_sizes():
     weights.append(weights[0])  # counted once
     assert summary_module.count_params(weights) == 15
     assert summary_module.weight_memory_size(weights) == 6 * 8 + 4 * 2 + 5
+
+
+def test_count_params_unbuilt_raises_as_tf_keras():
+    model = gk.Sequential([gk.layers.Dense(4)])
+    with pytest.raises(ValueError) as info:
+        model.count_params()
+    assert str(info.value) == ("You tried to call `count_params` on layer sequential, but the layer "
+                               "isn't built. You can build it manually via: "
+                               "`sequential.build(batch_input_shape)`.")
+
+
+def test_count_params_counts_a_shared_layer_once():
+    inputs = gk.Input((3,))
+    shared = gk.layers.Dense(2)
+    model = gk.Model(inputs, shared(shared(gk.layers.Dense(2)(inputs))))
+    assert model.count_params() == 14  # tf.keras: 8 + 6
+    assert _summary_text(model).splitlines()[-4] == "Total params: 14 (56.00 Byte)"
