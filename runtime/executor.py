@@ -119,6 +119,13 @@ class StepExecutor:
         self.parity = 0
         self.steps = 0
         self.session = open_session(model_bytes, self.providers, threads)
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        unknown = (set(self.data_inputs) | set(self.state_inputs)) - inputs | \
+            ((set(self.state_outputs) | set(self.log_outputs)) - outputs)
+        if unknown:
+            raise ValueError(f"StepExecutor: names {sorted(unknown)} are not inputs/outputs of the "
+                             "step graph.")
         shapes = {o.name: o.shape for o in self.session.get_outputs()}
         types = {o.name: o.type for o in self.session.get_outputs()}
         self._logs = [ort.OrtValue.ortvalue_from_numpy(

@@ -90,6 +90,7 @@ def _(b, node, x):
 def dim_size(x, axes, dtype="float32"):
     """Elements over ``axes``: a constant when the sizes are known, else read at run time."""
     axes = tuple(axes)
+    dtype = np.dtype(dtype).name
     sizes = [x.shape[a] for a in axes]
     if all(n is not None for n in sizes):
         return np.asarray(int(np.prod(sizes)), dtype=dtype)

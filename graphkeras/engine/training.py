@@ -16,11 +16,12 @@ from graphkeras.engine import data_adapter
 from graphkeras.engine.base_layer import Layer, training_scope
 from graphkeras.engine.compiled import CompiledGraph
 from graphkeras.engine.keras_tensor import KerasTensor, flatten, pack_like
+from graphkeras.engine.trainer import Trainer
 
 KERAS_VERSION = "2.15.0"  # the tf.keras config schema graphkeras reads and writes
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """Groups layers into an object with training and inference features."""
 
     def __new__(cls, *args, **kwargs):
@@ -62,6 +63,8 @@ class Model(Layer):
         self.predict_function = None
         self.train_function = None
         self.test_function = None
+        self._steps = {}
+        self._metrics_seen = False
         self._predict_graph = None
         self._saved_spec = None  # [(name, shape with batch None, dtype)] from the first call
         self.stop_training = False
@@ -171,23 +174,9 @@ class Model(Layer):
     @run_eagerly.setter
     def run_eagerly(self, value):
         self._run_eagerly = value
-        self.predict_function = self.train_function = self.test_function = None
+        self._release_steps()
+        self.predict_function = None
         self._predict_graph = None
-
-    # ------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=None, steps_per_execution=None,
-                jit_compile=None, **kwargs):
-        self.optimizer = optimizer
-        self.loss = loss
-        self._compile_config = dict(optimizer=optimizer, loss=loss, metrics=metrics,
-                                    loss_weights=loss_weights, weighted_metrics=weighted_metrics)
-        self._run_eagerly = run_eagerly
-        self._steps_per_execution = steps_per_execution or 1
-        self._jit_compile = jit_compile
-        self.predict_function = self.train_function = self.test_function = None
-        self._predict_graph = None
-        self._is_compiled = True
 
     # ------------------------------------------------------------ predict
     def _trace_predict(self) -> CompiledGraph:
@@ -330,11 +319,6 @@ class Model(Layer):
         return self._pack_outputs(outs)
 
     # ------------------------------------------------------------ misc API
-    def reset_metrics(self):
-        for m in getattr(self, "metrics", []) or []:
-            if hasattr(m, "reset_state"):
-                m.reset_state()
-
     def reset_states(self):
         for layer in self.layers:
             if hasattr(layer, "reset_states") and getattr(layer, "stateful", False):
@@ -343,10 +327,6 @@ class Model(Layer):
     @property
     def stateful(self):
         return any(getattr(layer, "stateful", False) for layer in self.layers)
-
-    @property
-    def metrics_names(self):
-        return [m.name for m in getattr(self, "_metrics_seen", [])]
 
     def save_spec(self, dynamic_batch=True):
         specs = self._input_specs()

@@ -1,0 +1,166 @@
+"""Train and test steps, traced once and run as one ONNX Runtime call each.
+
+The calling convention of a step graph (the names a saved ``train_step.onnx``
+uses too):
+
+* inputs: the data — model inputs ``x...``, targets ``y...``, sample weights
+  ``sample_weight...`` (in that order) — then every piece of state the step
+  reads, named after its variable: weights (``dense/kernel``), non-trainable
+  state (``batch_normalization/moving_mean``), optimizer slots and counters
+  (``Adam/m/dense/kernel``, ``Adam/iterations``, ``Adam/learning_rate``),
+  metric accumulators (``loss/total``);
+* outputs: the logs (``loss``, metric results) then the new value of every
+  piece of state the step wrote, named ``<variable>/new``.
+
+A runtime feeds the ``/new`` outputs back as the next step's inputs; graphkeras
+does it without copies (:class:`graphkeras.runtime.executor.StepExecutor`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphkeras import backend
+from graphkeras.compiler.interpreter import evaluate
+from graphkeras.compiler.lower_onnx import lower
+from graphkeras.compiler.primitive import Tensor, Trace
+from graphkeras.compiler.verify import check_graph
+from graphkeras.engine.base_layer import training_scope
+from graphkeras.engine.keras_tensor import flatten, pack_like
+from graphkeras.runtime.executor import StepExecutor
+
+
+class DataSpec:
+    """Names, shapes (batch None) and dtypes of a step's data inputs, and the
+    structures to rebuild ``(x, y, sample_weight)`` from flat arrays."""
+
+    def __init__(self, x_specs, x_structure, y_arrays, y_structure, sw_arrays):
+        self.x = x_specs
+        self.x_structure = x_structure
+        self.y = [(f"y{i}" if len(y_arrays) > 1 else "y", (None,) + a.shape[1:], _dtype(a))
+                  for i, a in enumerate(y_arrays)]
+        self.y_structure = y_structure
+        self.sw = [(f"sample_weight{i}" if len(sw_arrays) > 1 else "sample_weight",
+                    (None,) + a.shape[1:], a.dtype.name) for i, a in enumerate(sw_arrays)]
+
+    @property
+    def all(self):
+        return self.x + self.y + self.sw
+
+    def key(self):
+        return tuple((s[1], s[2]) for s in self.all)
+
+
+def _dtype(a):
+    return "float32" if a.dtype.kind == "f" else a.dtype.name
+
+
+class CompiledStep:
+    """One traced step (``model.train_step`` or ``test_step``) and its executor."""
+
+    def __init__(self, model, kind: str, spec: DataSpec, eager: bool = False):
+        self.kind = kind
+        self.eager = eager
+        trace = Trace(f"{model.name}_{kind}_step")
+        with trace, training_scope(kind == "train"):
+            syms = [trace.input(shape, dtype, name) for name, shape, dtype in spec.all]
+            nx, ny = len(spec.x), len(spec.y)
+            x = model._input_structure_for(syms[:nx])
+            y = pack_like(spec.y_structure, syms[nx:nx + ny]) if ny else None
+            sw = syms[nx + ny:]
+            sw = None if not sw else (sw[0] if len(sw) == 1 else sw)
+            data = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
+            step = model.train_step if kind == "train" else model.test_step
+            logs = step(data)
+            if not isinstance(logs, dict):
+                raise ValueError(f"`{kind}_step` must return a dict of logs (name -> value); "
+                                 f"received {type(logs).__name__}.")
+            log_tensors = [v if isinstance(v, Tensor) else Tensor(trace.lift(np.asarray(v, np.float32)), trace)
+                           for v in logs.values()]
+        self.log_names = list(logs)
+        graph = trace.graph
+        self.read = [var for var, _ in trace.params.values()]
+        self.written = [var for var, _ in trace.updates.values()]
+        updates = [t for _, t in trace.updates.values()]
+        graph.outputs = [t.value for t in log_tensors] + [t.value for t in updates]
+        check_graph(graph)
+        self.graph = graph
+        self.n_data = len(spec.all)
+        self.data_names = [v.name for v in graph.inputs[:self.n_data]]
+        self.state_names = [v.name for v in graph.inputs[self.n_data:]]
+        self.output_names = _unique(self.log_names + [f"{var.path}/new" for var in self.written])
+        self._executor = None
+        self._onnx = None
+        if not eager:
+            state = backend.device_state()
+            self._executor = StepExecutor(
+                self.onnx_model().SerializeToString(), self.data_names,
+                {name: var.place(state) for name, var in zip(self.state_names, self.read)},
+                {name: var.place(state) for name, var in
+                 zip(self.output_names[len(self.log_names):], self.written)},
+                self.log_names, state)
+
+    def onnx_model(self, opset: int | None = None):
+        """The step as ONNX: state in, logs and new state out (see module docstring)."""
+        if self._onnx is None or opset is not None:
+            kwargs = {} if opset is None else {"opset": opset}
+            model = lower(self.graph, output_names=self.output_names, doc=__doc__, **kwargs)
+            if opset is not None:
+                return model
+            self._onnx = model
+        return self._onnx
+
+    def __call__(self, arrays) -> dict:
+        if self.eager:
+            outs = evaluate(self.graph, list(arrays) + [np.asarray(v.numpy()) for v in self.read])
+            n = len(self.log_names)
+            for var, value in zip(self.written, outs[n:]):
+                var.assign(value)
+            return dict(zip(self.log_names, (_scalar(o) for o in outs[:n])))
+        self._executor(arrays)
+        return dict(zip(self.log_names, (_scalar(o) for o in self._executor.logs())))
+
+    def release(self):
+        if self._executor is not None:
+            self._executor.close()
+
+
+def _unique(names):
+    """Names made unique with ``_1``, ``_2`` suffixes (metrics share variable names)."""
+    seen, out = set(), []
+    for name in names:
+        candidate, i = name, 0
+        while candidate in seen:
+            i += 1
+            candidate = f"{name}_{i}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _scalar(value):
+    value = np.asarray(value)
+    return float(value) if value.size == 1 else value
+
+
+def flat_targets(y, output_names):
+    """Targets as a list aligned with the outputs, and the structure to rebuild them."""
+    if y is None:
+        return [], None
+    if isinstance(y, dict):
+        unknown = sorted(set(y) - set(output_names))
+        if unknown:
+            raise ValueError(f"Found unexpected target keys {unknown}. Expected keys are the "
+                             f"model's output names: {output_names}.")
+        return [y[n] for n in output_names if n in y], {n: None for n in output_names if n in y}
+    if isinstance(y, (list, tuple)) and len(output_names) > 1:
+        return list(y), [None] * len(y)
+    return [y], None
+
+
+def rebuild(structure, leaves):
+    if structure is None:
+        return leaves[0]
+    return pack_like(structure, leaves)
+
+
+__all__ = ["CompiledStep", "DataSpec", "flat_targets", "rebuild", "flatten"]
