@@ -20,3 +20,6 @@ from graphkeras.variables import Variable  # noqa: F401
 from graphkeras import models  # noqa: F401
 from graphkeras import optimizers  # noqa: F401
 from graphkeras import losses  # noqa: F401
+from graphkeras import metrics  # noqa: F401
+from graphkeras import callbacks  # noqa: F401
+from graphkeras.engine.gradient_tape import GradientTape  # noqa: F401

@@ -143,6 +143,7 @@ class Layer:
         self._trainable_weights: list[Variable] = []
         self._non_trainable_weights: list[Variable] = []
         self._layers: list[Layer] = []
+        self._metrics: list = []  # metrics assigned as attributes (e.g. a loss tracker)
         self._inbound_nodes: list[Node] = []
         self._losses: list = []
         self._loss_fns: list = []
@@ -156,7 +157,10 @@ class Layer:
     def __setattr__(self, name, value):
         if not name.startswith("_state_ready"):
             self._init_state()
-        if isinstance(value, Layer) and value is not self and not name.startswith("_"):
+        if getattr(value, "_is_metric", False) and not name.startswith("_"):
+            if not any(value is x for x in self._metrics):
+                self._metrics.append(value)  # model.metrics lists it; weights do not
+        elif isinstance(value, Layer) and value is not self and not name.startswith("_"):
             if not any(value is x for x in self._layers):
                 self._layers.append(value)
         elif isinstance(value, (list, tuple)) and not name.startswith("_"):

@@ -79,7 +79,18 @@ class Trainer:
             out += self.compiled_loss.metrics
         if self.compiled_metrics is not None and self._metrics_seen:
             out += self.compiled_metrics.metrics
+        for layer in [self] + self._flatten_sublayers():
+            out += [m for m in layer._metrics if all(m is not o for o in out)]
         return out
+
+    def _flatten_sublayers(self):
+        found, stack = [], list(self._layers)
+        while stack:
+            layer = stack.pop(0)
+            if all(layer is not f for f in found):
+                found.append(layer)
+                stack.extend(layer._layers)
+        return found
 
     @property
     def metrics_names(self):
