@@ -79,9 +79,8 @@ class Node:
 
     def __repr__(self):
         outs = ", ".join(repr(v) for v in self.outputs)
-        ins = ", ".join(f"%{v.name}" for v in self.inputs)
-        attrs = "".join(f", {k}={_short(v)}" for k, v in self.attrs.items())
-        return f"{outs} = {self.op}({ins}{attrs})"
+        args = [f"%{v.name}" for v in self.inputs] + [f"{k}={_short(v)}" for k, v in self.attrs.items()]
+        return f"{outs} = {self.op}({', '.join(args)})"
 
 
 def _short(v):

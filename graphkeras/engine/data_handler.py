@@ -157,6 +157,44 @@ class DataHandler:
             self._cursor = 0 if hi >= n else hi
             yield batch[:nx], batch[nx:nx + ny], batch[nx + ny:]
 
+    def epoch_groups(self, group: int):
+        """``(n, batch)`` pairs for ``steps_per_execution=group``: ``n == group`` full
+        batches back to back in one set of arrays (one folded call), or ``n == 1``
+        for the leftovers (a partial batch, or the last batches of the epoch)."""
+        if group <= 1:
+            for batch in self.epoch():
+                yield 1, batch
+            return
+        if not self.generator and self.shuffle is False and self.steps * self.batch_size <= \
+                self.num_samples and self._cursor == 0:
+            # unshuffled arrays: a group is one contiguous slice, no copy
+            bs, arrays = self.batch_size, self.x + self.y + self.sw
+            nx, ny = len(self.x), len(self.y)
+            full = self.steps - self.steps % group
+            for start in range(0, full, group):
+                lo, hi = start * bs, (start + group) * bs
+                batch = [a[lo:hi] for a in arrays]
+                yield group, (batch[:nx], batch[nx:nx + ny], batch[nx + ny:])
+            for step in range(full, self.steps):
+                lo = step * bs
+                batch = [a[lo:lo + bs] for a in arrays]
+                yield 1, (batch[:nx], batch[nx:nx + ny], batch[nx + ny:])
+            return
+        pending = []
+        for batch in self.epoch():
+            pending.append(batch)
+            sizes = {len(b[0][0]) for b in pending}
+            if len(sizes) > 1:  # a short batch: run what we have one by one
+                for b in pending:
+                    yield 1, b
+                pending = []
+            elif len(pending) == group:
+                yield group, tuple([np.concatenate(parts) for parts in zip(*[b[k] for b in pending])]
+                                   for k in range(3))
+                pending = []
+        for b in pending:
+            yield 1, b
+
     def _generator_epoch(self):
         from graphkeras.engine.training import unpack_x_y_sample_weight
         source = self.data

@@ -57,23 +57,18 @@ def _dtype(a):
 class CompiledStep:
     """One traced step (``model.train_step`` or ``test_step``) and its executor."""
 
-    def __init__(self, model, kind: str, spec: DataSpec, eager: bool = False):
+    def __init__(self, model, kind: str, spec: DataSpec, eager: bool = False, repeat: int = 1):
+        """``repeat`` > 1 folds that many steps into the graph (``steps_per_execution``): the
+        data inputs then hold ``repeat`` equal batches back to back, and each step reads
+        the state the previous one wrote."""
         self.kind = kind
         self.eager = eager
-        trace = Trace(f"{model.name}_{kind}_step")
+        self.repeat = repeat
+        trace = Trace(f"{model.name}_{kind}_step" + (f"_x{repeat}" if repeat > 1 else ""))
         with trace, training_scope(kind == "train"):
             syms = [trace.input(shape, dtype, name) for name, shape, dtype in spec.all]
-            nx, ny = len(spec.x), len(spec.y)
-            x = model._input_structure_for(syms[:nx])
-            y = pack_like(spec.y_structure, syms[nx:nx + ny]) if ny else None
-            sw = syms[nx + ny:]
-            sw = None if not sw else (sw[0] if len(sw) == 1 else sw)
-            data = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
-            step = model.train_step if kind == "train" else model.test_step
-            logs = step(data)
-            if not isinstance(logs, dict):
-                raise ValueError(f"`{kind}_step` must return a dict of logs (name -> value); "
-                                 f"received {type(logs).__name__}.")
+            for i in range(repeat):
+                logs = self._trace_one(model, kind, spec, _nth_batch(syms, i, repeat))
             log_tensors = [v if isinstance(v, Tensor) else Tensor(trace.lift(np.asarray(v, np.float32)), trace)
                            for v in logs.values()]
         self.log_names = list(logs)
@@ -99,6 +94,20 @@ class CompiledStep:
                  zip(self.output_names[len(self.log_names):], self.written)},
                 self.log_names, state)
 
+    @staticmethod
+    def _trace_one(model, kind, spec, syms):
+        nx, ny = len(spec.x), len(spec.y)
+        x = model._input_structure_for(syms[:nx])
+        y = pack_like(spec.y_structure, syms[nx:nx + ny]) if ny else None
+        sw = syms[nx + ny:]
+        sw = None if not sw else (sw[0] if len(sw) == 1 else sw)
+        data = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
+        logs = (model.train_step if kind == "train" else model.test_step)(data)
+        if not isinstance(logs, dict):
+            raise ValueError(f"`{kind}_step` must return a dict of logs (name -> value); "
+                             f"received {type(logs).__name__}.")
+        return logs
+
     def onnx_model(self, opset: int | None = None):
         """The step as ONNX: state in, logs and new state out (see module docstring)."""
         if self._onnx is None or opset is not None:
@@ -122,6 +131,18 @@ class CompiledStep:
     def release(self):
         if self._executor is not None:
             self._executor.close()
+
+
+def _nth_batch(syms, i, repeat):
+    """Batch ``i`` of ``repeat`` equal batches stored back to back in each input."""
+    if repeat == 1:
+        return syms
+    from graphkeras.compiler import ops
+    out = []
+    for t in syms:
+        blocks = ops.reshape(t, (repeat, -1) + tuple(t.shape[1:]))
+        out.append(ops.squeeze(ops.slice_axes(blocks, [i], [i + 1], [0]), 0))
+    return out
 
 
 def _unique(names):

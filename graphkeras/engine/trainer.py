@@ -30,7 +30,10 @@ class Trainer:
         from graphkeras import optimizers as optimizers_mod
         if jit_compile:
             _require_tvm()
-        self.optimizer = optimizers_mod.get(optimizer)
+        if isinstance(optimizer, (list, tuple)):  # one per sub-model (WideDeepModel), as tf.keras
+            self.optimizer = [optimizers_mod.get(o) for o in optimizer]
+        else:
+            self.optimizer = optimizers_mod.get(optimizer)
         self.loss = loss
         self._compile_config = dict(optimizer=optimizer, loss=loss, metrics=metrics,
                                     loss_weights=loss_weights, weighted_metrics=weighted_metrics,
@@ -156,15 +159,15 @@ class Trainer:
         self.train_function = None
         self.test_function = None
 
-    def _step_for(self, kind, batch, y_structure):
+    def _step_for(self, kind, batch, y_structure, repeat=1):
         xs, ys, sws = batch
-        key = (kind, tuple((a.shape[1:], a.dtype.name) for a in ys + sws), len(xs))
+        key = (kind, tuple((a.shape[1:], a.dtype.name) for a in ys + sws), len(xs), repeat)
         step = self._steps.get(key)
         if step is None:
             self._build_containers()
             self._metrics_seen = True  # tf.keras lists metrics once the model trains/evaluates
             spec = DataSpec(self._input_specs(), None, ys, y_structure, sws)
-            step = CompiledStep(self, kind, spec, eager=self.run_eagerly)
+            step = CompiledStep(self, kind, spec, eager=self.run_eagerly, repeat=repeat)
             self._steps[key] = step
         return step
 
@@ -174,8 +177,9 @@ class Trainer:
         if force:
             self._release_steps()
 
-        def train_function(batch, y_structure=None):
-            return self._step_for("train", batch, y_structure)(self._cast_batch(batch))
+        def train_function(batch, y_structure=None, steps=1):
+            """One call: ``steps`` batches back to back (``steps_per_execution``)."""
+            return self._step_for("train", batch, y_structure, steps)(self._cast_batch(batch))
 
         self.train_function = train_function
         return train_function
@@ -186,8 +190,8 @@ class Trainer:
         if force:
             self._release_steps()
 
-        def test_function(batch, y_structure=None):
-            return self._step_for("test", batch, y_structure)(self._cast_batch(batch))
+        def test_function(batch, y_structure=None, steps=1):
+            return self._step_for("test", batch, y_structure, steps)(self._cast_batch(batch))
 
         self.test_function = test_function
         return test_function
@@ -249,10 +253,12 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
-            for step, batch in enumerate(data.epoch()):
+            step = 0
+            for n, batch in data.epoch_groups(self._steps_per_execution):
                 callbacks.on_train_batch_begin(step)
-                logs = train_function(batch, data.y_structure)
-                callbacks.on_train_batch_end(step, logs)
+                logs = train_function(batch, data.y_structure, n)
+                step += n
+                callbacks.on_train_batch_end(step - 1, logs)
                 if self.stop_training:
                     break
             if not logs:
@@ -291,10 +297,12 @@ class Trainer:
         self.reset_metrics()
         callbacks.on_test_begin()
         logs = {}
-        for step, batch in enumerate(data.epoch()):
+        step = 0
+        for n, batch in data.epoch_groups(self._steps_per_execution):
             callbacks.on_test_batch_begin(step)
-            logs = test_function(batch, data.y_structure)
-            callbacks.on_test_batch_end(step, logs)
+            logs = test_function(batch, data.y_structure, n)
+            step += n
+            callbacks.on_test_batch_end(step - 1, logs)
         if not logs:
             raise ValueError("Unexpected result of `test_function` (Empty logs): the data produced "
                              "no batches.")
