@@ -18,6 +18,7 @@ from graphkeras.engine.sequential import Sequential  # noqa: F401
 from graphkeras.engine.training import Model  # noqa: F401
 from graphkeras.variables import Variable  # noqa: F401
 from graphkeras import models  # noqa: F401
+from graphkeras import experimental  # noqa: F401
 from graphkeras import optimizers  # noqa: F401
 from graphkeras import losses  # noqa: F401
 from graphkeras import metrics  # noqa: F401

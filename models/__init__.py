@@ -3,3 +3,4 @@ from graphkeras.engine.sequential import Sequential  # noqa: F401
 from graphkeras.engine.training import Model  # noqa: F401
 from graphkeras.models.serialization import model_from_config, model_from_json  # noqa: F401
 from graphkeras.models.cloning import clone_model  # noqa: F401
+from graphkeras.models.premade import LinearModel, WideDeepModel  # noqa: F401

@@ -13,8 +13,14 @@
 
 Each check is a separate function (``trace``, ``run_interpreter``, ``run_onnx``,
 ``assert_outputs_close``, ``check_onnx_model``), so tests can call them one by
-one; a gradient check (``prim.vjp``) slots in as one more step of
-:func:`check_op` (see ``check_grad``).
+one. ``check_op(..., grad=True)`` adds :func:`check_grad`: the reverse-mode
+gradients built from the primitives' ``vjp`` rules against finite differences,
+and the backward graph on ONNX Runtime against the interpreter.
+
+Usage::
+
+    from helpers import In, check_op
+    check_op(lambda x, w: ops.matmul(x, w), [x, In(w, dynamic=())], ref=np.matmul, grad=True)
 """
 from __future__ import annotations
 
@@ -170,10 +176,75 @@ def assert_outputs_close(actual, expected, *, rtol=RTOL, atol=ATOL, exact=None, 
             np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=label)
 
 
-def check_grad(graph: Graph, arrays, **kwargs):
-    """Gradient check slot: once primitives carry ``vjp`` rules, compare the graph's
-    reverse-mode gradient (interpreter and ONNX) with finite differences here."""
-    raise NotImplementedError("gradient checks need prim.vjp rules (not implemented yet)")
+def trace_loss(fn: Callable, inputs: Sequence[In], wrt: Sequence[int], dtype: str) -> Graph:
+    """Graph of ``L = sum_k sum(y_k * w_k)`` over the float outputs ``y_k`` of ``fn`` (the
+    weights ``w_k`` are extra graph inputs, so batch sizes stay dynamic), and ``dL/dx_i``.
+
+    Outputs: ``[L, dL/dx_i for i in wrt]``; float inputs are cast to ``dtype``."""
+    from graphkeras.compiler.autodiff import grad
+    from graphkeras.compiler.ir import is_float
+    t = Trace("loss")
+    with t:
+        xs = [t.input(i.traced_shape, dtype if is_float(i.value.dtype.name) else
+                      i.value.dtype.name, f"x{k}") for k, i in enumerate(inputs)]
+        ys = [y for y in _flatten(fn(*xs)) if isinstance(y, Tensor) and is_float(y.dtype)]
+        from graphkeras.compiler import ops
+        terms = [ops.sum(ops.multiply(y, t.input(y.shape, y.dtype, f"w{k}")))
+                 for k, y in enumerate(ys)]
+        loss = terms[0]
+        for term in terms[1:]:
+            loss = ops.add(loss, term)
+        grads = grad(loss, [xs[i] for i in wrt])
+    assert all(g is not None for g in grads), "an input of wrt does not reach the outputs"
+    t.graph.outputs = [loss.value] + [g.value for g in grads]
+    return t.graph
+
+
+def check_grad(fn: Callable, inputs, wrt=None, *, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
+               onnx_=True, expect_prims=()) -> list[np.ndarray]:
+    """Reverse-mode gradients (``prim.vjp`` rules via ``autodiff.grad``) of ``fn``:
+
+    * in float64 on the interpreter, against central differences of the weighted-sum loss
+      along one random direction per input in ``wrt`` (default: every float input);
+    * in float32, ONNX Runtime on the lowered backward graph against the interpreter.
+    ``expect_prims``: primitive names the backward graph must contain.
+    Returns the float64 gradients."""
+    inputs = as_inputs(inputs)
+    if wrt is None:
+        wrt = [k for k, i in enumerate(inputs) if np.issubdtype(i.value.dtype, np.floating)]
+    rng = np.random.default_rng(seed)
+    outs = [y for y in _flatten(fn(*[i.value for i in inputs]))
+            if np.issubdtype(np.asarray(y).dtype, np.floating)]
+    weights = [rng.uniform(0.5, 1.5, np.shape(y)) for y in outs]
+
+    def cast(arrays, dtype):
+        return [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in arrays]
+
+    x64 = cast([i.value for i in inputs], np.float64)
+    graph = trace_loss(fn, inputs, wrt, "float64")
+    ops_used = {n.op for n in graph.nodes}
+    missing = set(expect_prims) - ops_used
+    assert not missing, f"backward graph lacks {sorted(missing)}; it has {sorted(ops_used)}"
+    loss, *grads = evaluate(graph, x64 + cast(weights, np.float64))
+    for g, i in zip(grads, wrt):
+        assert g.shape == inputs[i].value.shape, f"d/dx{i}: shape {g.shape}"
+        direction = rng.standard_normal(g.shape)
+        plus, minus = list(x64), list(x64)
+        plus[i] = x64[i] + eps * direction
+        minus[i] = x64[i] - eps * direction
+        w64 = cast(weights, np.float64)
+        numeric = (evaluate(graph, plus + w64)[0] - evaluate(graph, minus + w64)[0]) / (2 * eps)
+        np.testing.assert_allclose(np.sum(g * direction), numeric, rtol=rtol, atol=atol,
+                                   err_msg=f"d/dx{i} against finite differences")
+    if onnx_:
+        graph32 = trace_loss(fn, inputs, wrt, "float32")
+        feeds = cast([i.value for i in inputs], np.float32) + cast(weights, np.float32)
+        model = lower(graph32)
+        check_onnx_model(model)
+        assert_outputs_close(run_onnx(graph32, feeds, model), run_interpreter(graph32, feeds),
+                             rtol=1e-4, atol=1e-5,
+                             what="backward graph: onnxruntime vs interpreter")
+    return grads
 
 
 @dataclass
@@ -194,7 +265,7 @@ def check_op(fn: Callable, inputs, *, ref: Callable | None = None, rtol=RTOL, at
     semantics); compared with ``ref_rtol/ref_atol`` (default ``rtol/atol``).
     ``compare_values=False`` checks only shapes and dtypes (random ops).
     ``expect_prims``: primitive names the traced graph must contain.
-    ``grad=True`` will run :func:`check_grad` once gradients exist.
+    ``grad``: True (or a dict of :func:`check_grad` arguments) also checks the gradients.
     """
     inputs = as_inputs(inputs)
     arrays = [i.value for i in inputs]
@@ -205,8 +276,8 @@ def check_op(fn: Callable, inputs, *, ref: Callable | None = None, rtol=RTOL, at
     # the traced output shapes must be compatible with the run's shapes
     interp = run_interpreter(graph, arrays)
     for v, y in zip(graph.outputs, interp):
-        assert len(v.shape) == y.ndim and all(d is None or d == n for d, n in zip(v.shape, y.shape)), \
-            f"traced shape {v.shape} does not match the computed shape {y.shape}"
+        fits = len(v.shape) == y.ndim and all(d is None or d == n for d, n in zip(v.shape, y.shape))
+        assert fits, f"traced shape {v.shape} does not match the computed shape {y.shape}"
         assert v.dtype == y.dtype.name, f"traced dtype {v.dtype} != computed dtype {y.dtype}"
     result = OpResult(graph, None, interpreter=interp)
     cmp = dict(rtol=rtol, atol=atol, exact=exact, values=compare_values)
@@ -225,5 +296,5 @@ def check_op(fn: Callable, inputs, *, ref: Callable | None = None, rtol=RTOL, at
         result.onnx = run_onnx(graph, arrays, result.model)
         assert_outputs_close(result.onnx, interp, what="onnxruntime vs interpreter", **cmp)
     if grad:
-        check_grad(graph, arrays)
+        check_grad(fn, inputs, **({} if grad is True else grad))
     return result

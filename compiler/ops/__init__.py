@@ -34,4 +34,4 @@ from graphkeras.compiler.ops.nn import (  # noqa: E402,F401
     average_pool, conv, conv_transpose, log_softmax, matmul, max_pool, resize_bilinear, softmax)
 
 register_tensor_operators(globals())
-from graphkeras.compiler.ops.random import normal_like, uniform_like  # noqa: E402,F401
+from graphkeras.compiler.ops.random import hash_uniform, normal_like, uniform_like  # noqa: E402,F401

@@ -129,6 +129,36 @@ def _to_channels_last(b, x, nd):
     return b.transpose(x, [0] + list(range(2, nd + 2)) + [1])
 
 
+# ---------------------------------------------------------- gradient helpers
+_INT64_MAX = 2**63 - 1
+
+
+def _known_spatial(x, op):
+    """``x``'s spatial sizes, which the gradient of ``op`` needs at trace time."""
+    spatial = tuple(x.shape[1:-1])
+    if any(n is None for n in spatial):
+        raise ValueError(f"The gradient of '{op}' needs known spatial input sizes; received "
+                         f"input shape {tuple(x.shape)}. Give the Input a full shape to train "
+                         "through it.")
+    return spatial
+
+
+def _remainders(spatial, out, kernel, strides, dilations, pads):
+    """Rows of the padded input that no window reaches, at the end of each axis."""
+    return [n + lo + hi - ((o - 1) * s + (k - 1) * d + 1)
+            for n, o, k, s, d, (lo, hi) in zip(spatial, out, kernel, strides, dilations, pads)]
+
+
+def _windows(xp, kernel, strides, dilations, out):
+    """``(N, *out, C, *kernel)`` view of the windows of the padded ``xp``."""
+    nd = xp.ndim - 2
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    win = sliding_window_view(xp, eff, axis=tuple(range(1, nd + 1)))
+    index = ((slice(None),) + tuple(slice(None, o * s if o else 0, s) for o, s in zip(out, strides))
+             + (slice(None),) + tuple(slice(None, None, d) for d in dilations))
+    return win[index]
+
+
 # --------------------------------------------------------------------- conv
 def _conv_rule(x, w, *bias, strides, dilations, padding, groups):
     nd = len(x.shape) - 2
@@ -180,6 +210,186 @@ def _(b, node, x, w, *bias):
     y = b.op("Conv", [xc, wc] + list(bias), kernel_shape=list(kernel), strides=list(a["strides"]),
              dilations=list(a["dilations"]), group=a["groups"], **pads)
     return _to_channels_last(b, y, nd)
+
+
+@conv_p.def_vjp
+def _(g, y, x, w, *bias, strides, dilations, padding, groups):
+    """Forward: y[o] = sum_k pad(x)[o*s + k*d] @ w[k] (+ b), per group.
+    Backward: dx = the transposed convolution of g by w back onto x's grid
+    (conv_input_grad); dw = the correlation of x with g (conv_kernel_grad);
+    db = g summed over batch and space."""
+    from graphkeras.compiler.ops.reduce import sum as reduce_sum
+    nd = len(x.shape) - 2
+    spatial = _known_spatial(x, "conv")
+    kernel = tuple(w.shape[:nd])
+    pads = tuple(_explicit_pads(spatial, kernel, strides, dilations, padding))
+    attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
+    dx = conv_input_grad_p.bind(g, w, input_spatial=spatial, **attrs)
+    dw = conv_kernel_grad_p.bind(x, g, kernel=kernel, **attrs)
+    return [dx, dw] + [reduce_sum(g, axis=tuple(range(nd + 1)))] * len(bias)
+
+
+# ------------------------------------------------------ convolution gradients
+# conv_input_grad(g, w): the adjoint of conv in its input, g (N, *out, Cout) -> (N, *input_spatial,
+# Cin): every output row scatters g @ w[k]^T back onto the rows its window read, on the padded
+# grid, which is then cropped by the forward pads. ONNX: ConvTranspose (same group, pads) whose
+# output_padding adds the trailing rows no window reached; with unit strides, a Conv by the
+# flipped kernel instead.
+def _conv_input_grad_rule(g, w, input_spatial, strides, dilations, pads, groups):
+    nd = len(g.shape) - 2
+    out = tuple(_window_out(n, k, s, d, p) for n, k, s, d, p in
+                zip(input_spatial, w.shape[:nd], strides, dilations, pads))
+    if any(o != n for o, n in zip(out, g.shape[1:-1]) if n is not None):
+        raise ValueError(f"conv_input_grad: a gradient of shape {g.shape} does not match the "
+                         f"output {out} of a convolution over {tuple(input_spatial)}.")
+    return AVal((g.shape[0],) + tuple(input_spatial) + (w.shape[nd] * groups,), same_dtype(g, w))
+
+
+conv_input_grad_p = Primitive("conv_input_grad", _conv_input_grad_rule)
+
+
+@conv_input_grad_p.def_impl
+def _(g, w, input_spatial, strides, dilations, pads, groups):
+    nd = g.ndim - 2
+    kernel, out = w.shape[:nd], g.shape[1:-1]
+    cin_g, cout = w.shape[nd], w.shape[-1]
+    gg = g.reshape(g.shape[:-1] + (groups, cout // groups))
+    wg = w.reshape(tuple(kernel) + (cin_g, groups, cout // groups))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(input_spatial, pads))
+    full = np.zeros((g.shape[0],) + padded + (groups * cin_g,), dtype=np.float64)
+    for offset in np.ndindex(*kernel):
+        index = (slice(None),) + tuple(slice(k * d, k * d + (o - 1) * s + 1, s)
+                                       for k, d, o, s in zip(offset, dilations, out, strides))
+        part = np.einsum("...gq,cgq->...gc", gg, wg[offset])
+        full[index] += part.reshape(part.shape[:-2] + (-1,))
+    crop = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(input_spatial, pads))
+    return full[crop].astype(np.result_type(g, w))
+
+
+@conv_input_grad_p.def_onnx
+def _(b, node, g, w):
+    a = node.attrs
+    nd = len(node.inputs[0].shape) - 2
+    kernel, out = node.inputs[1].shape[:nd], node.inputs[0].shape[1:-1]
+    extra = _remainders(a["input_spatial"], out, kernel, a["strides"], a["dilations"], a["pads"])
+    gc = _to_channels_first(b, g, nd)
+    effs = [(k - 1) * d + 1 for k, d in zip(kernel, a["dilations"])]
+    if all(s == 1 for s in a["strides"]) and all(max(lo, hi) < e for (lo, hi), e in
+                                                  zip(a["pads"], effs)):
+        # unit strides: a plain Conv of g with the flipped, transposed kernel (ONNX Runtime's
+        # Conv runs about twice as fast as its ConvTranspose)
+        groups, cin_g, cout = a["groups"], node.inputs[1].shape[nd], node.inputs[1].shape[-1]
+        wf = b.op("Reshape", [w, b.ints(list(kernel) + [cin_g, groups, cout // groups])])
+        wf = b.transpose(wf, [nd + 1, nd, nd + 2] + list(range(nd)))  # g, I/g, O/g, *k
+        wf = b.op("Reshape", [wf, b.ints([groups * cin_g, cout // groups] + list(kernel))])
+        wf = b.op("Slice", [wf, b.ints([-1] * nd), b.ints([-_INT64_MAX] * nd),
+                            b.ints(range(2, nd + 2)), b.ints([-1] * nd)])
+        x = b.op("Conv", [gc, wf], kernel_shape=list(kernel), dilations=list(a["dilations"]),
+                 group=groups, pads=[e - 1 - lo for (lo, _), e in zip(a["pads"], effs)]
+                 + [e - 1 - hi for (_, hi), e in zip(a["pads"], effs)])
+        return _to_channels_last(b, x, nd)
+    wc = b.transpose(w, [nd + 1, nd] + list(range(nd)))  # *k, I/g, O -> O, I/g, *k
+    x = b.op("ConvTranspose", [gc, wc], kernel_shape=list(kernel), strides=list(a["strides"]),
+             dilations=list(a["dilations"]), group=a["groups"],
+             pads=[lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]],
+             output_padding=extra if any(extra) else None)
+    return _to_channels_last(b, x, nd)
+
+
+@conv_input_grad_p.def_vjp
+def _(z, dx, g, w, input_spatial, strides, dilations, pads, groups):
+    """Forward: dx = conv^T(g, w). Backward: dg = conv(z, w); dw = conv_kernel_grad(z, g)."""
+    nd = len(g.shape) - 2
+    attrs = dict(strides=strides, dilations=dilations, groups=groups)
+    return [conv_p.bind(z, w, padding=pads, **attrs),
+            conv_kernel_grad_p.bind(z, g, kernel=tuple(w.shape[:nd]), pads=pads, **attrs)]
+
+
+# conv_kernel_grad(x, g): the gradient of conv in its kernel, sum over batch and output rows of
+# window(x) (x) g -> (*kernel, Cin/groups, Cout). ONNX: a Conv with batch and channels swapped
+# (x^T, as (Cin/g, g*N, *spatial) with group=g, correlated with g^T (Cout, N, *out) as the
+# weight; the forward strides become dilations and the dilations strides), cropped to the kernel;
+# with 8 or more input channels (and one group), one GEMM per kernel offset instead.
+def _conv_kernel_grad_rule(x, g, kernel, strides, dilations, pads, groups):
+    cin = x.shape[-1]
+    return AVal(tuple(kernel) + (None if cin is None else cin // groups, g.shape[-1]),
+                same_dtype(x, g))
+
+
+conv_kernel_grad_p = Primitive("conv_kernel_grad", _conv_kernel_grad_rule)
+
+
+@conv_kernel_grad_p.def_impl
+def _(x, g, kernel, strides, dilations, pads, groups):
+    nd = x.ndim - 2
+    out = g.shape[1:-1]
+    xp = np.pad(x, [(0, 0)] + list(pads) + [(0, 0)])
+    win = _windows(xp, kernel, strides, dilations, out)  # N, *out, Cin, *kernel
+    win = win.reshape(win.shape[:nd + 1] + (groups, x.shape[-1] // groups) + tuple(kernel))
+    gg = g.reshape(g.shape[:-1] + (groups, g.shape[-1] // groups))
+    o, k = "hijl"[:nd], "rstu"[:nd]
+    dw = np.einsum(f"N{o}gc{k},N{o}gq->{k}cgq", win, gg, optimize=True)
+    return dw.reshape(tuple(kernel) + (x.shape[-1] // groups, g.shape[-1])).astype(
+        np.result_type(x, g))
+
+
+@conv_kernel_grad_p.def_onnx
+def _(b, node, x, g):
+    a = node.attrs
+    nd = len(node.inputs[0].shape) - 2
+    spatial, out = node.inputs[0].shape[1:-1], node.inputs[1].shape[1:-1]
+    kernel, groups = list(a["kernel"]), a["groups"]
+    if any(n is None for n in spatial):
+        raise ValueError("conv_kernel_grad needs known spatial input sizes to be compiled; "
+                         f"received input shape {node.inputs[0].shape}.")
+    # drop trailing padding no window reaches, so the correlation is at least as short
+    extra = _remainders(spatial, out, kernel, a["strides"], a["dilations"], a["pads"])
+    pads = [(lo, hi - min(hi, r)) for (lo, hi), r in zip(a["pads"], extra)]
+    cin = node.inputs[0].shape[-1]
+    cout = node.inputs[1].shape[-1]
+    if groups == 1 and cin is not None and cin >= 8 and cout is not None:
+        # many input channels: one (N*out, Cin)^T @ (N*out, Cout) product per kernel offset on
+        # strided slices of the padded x (ONNX Runtime runs these GEMMs faster than the
+        # swapped Conv, whose kernel is as large as the output; with few channels it is slower)
+        xp = x
+        if any(lo or hi for lo, hi in pads):
+            xp = b.op("Pad", [x, b.ints([0] + [lo for lo, _ in pads] + [0, 0]
+                                        + [hi for _, hi in pads] + [0])])
+        g2 = b.op("Reshape", [g, b.ints([-1, cout])])
+        parts = []
+        for offset in np.ndindex(*kernel):
+            starts = [k * d for k, d in zip(offset, a["dilations"])]
+            ends = [st + (o - 1) * s + 1 for st, o, s in zip(starts, out, a["strides"])]
+            xs = b.op("Slice", [xp, b.ints(starts), b.ints(ends), b.ints(range(1, nd + 1)),
+                                b.ints(a["strides"])])
+            xs = b.op("Reshape", [xs, b.ints([-1, cin])])
+            parts.append(b.unsqueeze(b.op("Gemm", [xs, g2], transA=1), [0]))
+        dw = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=0)
+        return b.op("Reshape", [dw, b.ints(kernel + [cin, cout])])
+    if groups == 1:
+        xt = b.transpose(x, [nd + 1, 0] + list(range(1, nd + 1)))  # Cin, N, *spatial
+    else:
+        cin_g = cin // groups
+        xt = b.op("Reshape", [x, b.ints([0] + list(spatial) + [groups, cin_g])])
+        xt = b.transpose(xt, [nd + 2, nd + 1, 0] + list(range(1, nd + 1)))  # Cin/g, g, N, *sp
+        xt = b.op("Reshape", [xt, b.ints([cin_g, -1] + list(spatial))])
+    gt = b.transpose(g, [nd + 1, 0] + list(range(1, nd + 1)))  # Cout, N, *out
+    dw = b.op("Conv", [xt, gt], strides=list(a["dilations"]), dilations=list(a["strides"]),
+              group=groups, pads=[lo for lo, _ in pads] + [hi for _, hi in pads])
+    got = [(n + lo + hi - (o - 1) * s - 1) // d + 1 for n, o, s, d, (lo, hi) in
+           zip(spatial, out, a["strides"], a["dilations"], pads)]
+    if got != kernel:
+        dw = b.op("Slice", [dw, b.ints([0] * nd), b.ints(kernel), b.ints(range(2, nd + 2))])
+    return b.transpose(dw, list(range(2, nd + 2)) + [0, 1])  # *kernel, Cin/g, Cout
+
+
+@conv_kernel_grad_p.def_vjp
+def _(z, dw, x, g, kernel, strides, dilations, pads, groups):
+    """Forward: dw = corr(x, g). Backward: dx = conv_input_grad(g, z); dg = conv(x, z)."""
+    attrs = dict(strides=strides, dilations=dilations, groups=groups)
+    return [conv_input_grad_p.bind(g, z, input_spatial=_known_spatial(x, "conv_kernel_grad"),
+                                   pads=pads, **attrs),
+            conv_p.bind(x, z, padding=pads, **attrs)]
 
 
 # ------------------------------------------------------ transposed convolution
@@ -266,6 +476,32 @@ def _(b, node, x, w, *bias):
     return _to_channels_last(b, y, nd)
 
 
+@conv_transpose_p.def_vjp
+def _(g, y, x, w, *bias, strides, dilations, padding, output_padding):
+    """Forward: full[o*s + k*d] += x[o] @ w[k]^T, then y = full cropped from `lo` (zeros past
+    the scatter). It is the adjoint of a convolution by the same kernel, so
+    Backward: dx = conv(g, w) with g padded back onto the full grid (lo at the start, the
+    cropped tail at the end); dw = conv_kernel_grad(g, x) on that grid; db = sum of g."""
+    from graphkeras.compiler.ops.reduce import sum as reduce_sum
+    from graphkeras.compiler.ops.shape import slice_p
+    nd = len(x.shape) - 2
+    spatial = _known_spatial(x, "conv_transpose")
+    kernel = tuple(w.shape[:nd])
+    pads = []
+    for n, k, s, d, p in zip(spatial, kernel, strides, dilations,
+                             output_padding or (None,) * nd):
+        out, scatter, lo = _conv_transpose_geometry(n, k, s, d, padding, p)
+        pads.append((lo, max(scatter - lo - out, 0)))
+    pads = tuple(pads)
+    dx = conv_p.bind(g, w, strides=strides, dilations=dilations, padding=pads, groups=1)
+    if tuple(dx.shape[1:-1]) != spatial:  # output padding of a stride or more: extra rows
+        dx = slice_p.bind(dx, starts=(0,) * nd, ends=spatial, axes=tuple(range(1, nd + 1)),
+                          steps=(1,) * nd)
+    dw = conv_kernel_grad_p.bind(g, x, kernel=kernel, strides=strides, dilations=dilations,
+                                 pads=pads, groups=1)
+    return [dx, dw] + [reduce_sum(g, axis=tuple(range(nd + 1)))] * len(bias)
+
+
 # ------------------------------------------------------------------ pooling
 def _pool_rule(x, pool, strides, padding):
     spatial = tuple(_window_out(n, k, s, 1, p) for n, k, s, p in
@@ -316,6 +552,87 @@ def _pool_onnx(op_type):
 
 max_pool_p.def_onnx(_pool_onnx("MaxPool"))
 avg_pool_p.def_onnx(_pool_onnx("AveragePool"))  # count_include_pad=0, as TensorFlow
+
+
+@max_pool_p.def_vjp
+def _(g, y, x, pool, strides, padding):
+    """Forward: y[o] = max of x over window o (padding never wins).
+    Backward: each g[o] goes to the (first) position of its window's max; overlapping
+    windows add up (max_pool_grad)."""
+    return [max_pool_grad_p.bind(g, x, pool=pool, strides=strides, padding=padding)]
+
+
+@avg_pool_p.def_vjp
+def _(g, y, x, pool, strides, padding):
+    """Forward: y[o] = sum of x over window o / count[o] (count excludes padding, as TF).
+    Backward: dx = g / count spread back over each window: a depthwise transposed
+    convolution with a ones kernel (conv_input_grad, groups = channels)."""
+    from graphkeras.compiler.ops.elementwise import divide
+    nd = len(x.shape) - 2
+    spatial = _known_spatial(x, "avg_pool")
+    channels = x.shape[-1]
+    if channels is None:
+        raise ValueError("The gradient of 'avg_pool' needs a known number of channels; received "
+                         f"input shape {tuple(x.shape)}.")
+    dtype = np.dtype(g.dtype)
+    count, axes = _pool_windows(np.ones((1,) + spatial + (1,), dtype), pool, strides, padding, 0)
+    count = count.sum(axis=axes).astype(dtype)  # (1, *out, 1)
+    ones = np.ones(tuple(pool) + (1, channels), dtype)
+    pads = tuple(_explicit_pads(spatial, pool, strides, (1,) * nd, padding))
+    return [conv_input_grad_p.bind(divide(g, count), ones, input_spatial=spatial, strides=strides,
+                                   dilations=(1,) * nd, pads=pads, groups=channels)]
+
+
+# max_pool_grad(g, x): adds each g[o] at the first maximum of x's window o (as TF's
+# MaxPoolGrad), -> x's shape. ONNX: MaxPool's Indices output (row-major flat positions in the
+# unpadded input; reduced modulo the spatial size, so per (batch, channel) plane) and a
+# ScatterElements(reduction="add") into zeros, which sums overlapping windows.
+max_pool_grad_p = Primitive("max_pool_grad", lambda g, x, pool, strides, padding:
+                            AVal(x.shape, same_dtype(g, x)))
+
+
+@max_pool_grad_p.def_impl
+def _(g, x, pool, strides, padding):
+    nd = x.ndim - 2
+    spatial = x.shape[1:-1]
+    pads = _explicit_pads(spatial, pool, strides, (1,) * nd, padding)
+    win, _ = _pool_windows(x, pool, strides, padding, -np.inf)  # N, *out, C, *pool
+    first = win.reshape(win.shape[:nd + 2] + (-1,)).argmax(axis=-1)  # row-major: first max
+    offsets = np.unravel_index(first, tuple(pool))
+    rank = x.ndim
+    index = [np.arange(x.shape[0]).reshape((-1,) + (1,) * (rank - 1))]
+    for i in range(nd):
+        rows = np.arange(g.shape[i + 1]).reshape((1,) * (i + 1) + (-1,) + (1,) * (rank - i - 2))
+        index.append(rows * strides[i] + offsets[i])
+    index.append(np.arange(x.shape[-1]))
+    padded = np.zeros((x.shape[0],) + tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))
+                      + (x.shape[-1],), dtype=np.result_type(g, x))
+    np.add.at(padded, tuple(index), g)
+    crop = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, pads))
+    return padded[crop]
+
+
+@max_pool_grad_p.def_onnx
+def _(b, node, g, x):
+    a = node.attrs
+    nd = len(node.inputs[1].shape) - 2
+    spatial = node.inputs[1].shape[1:-1]
+    pads = _onnx_pads(b, node, spatial, a["pool"], a["strides"], (1,) * nd, a["padding"])
+    xc = _to_channels_first(b, x, nd)
+    _, indices = b.op("MaxPool", [xc], n_out=2, kernel_shape=list(a["pool"]),
+                      strides=list(a["strides"]), **pads)
+    if any(n is None for n in spatial):
+        plane = b.op("ReduceProd", [b.op("Shape", [xc], start=2)], keepdims=1)
+    else:
+        plane = b.ints([int(np.prod(spatial))])
+    # the indices count whole (N, C) planes too: keep the position within the plane
+    indices = b.op("Mod", [b.op("Reshape", [indices, b.ints([0, 0, -1])]), plane])
+    updates = b.op("Reshape", [_to_channels_first(b, g, nd), b.ints([0, 0, -1])])
+    flat = b.op("Reshape", [xc, b.ints([0, 0, -1])])
+    zeros = b.op("Expand", [b.const(np.zeros((), node.inputs[0].dtype)), b.op("Shape", [flat])])
+    dx = b.op("ScatterElements", [zeros, indices, updates], axis=2, reduction="add")
+    dx = b.op("Reshape", [dx, b.op("Shape", [xc])])
+    return _to_channels_last(b, dx, nd)
 
 
 # ------------------------------------------------------------------ softmax
@@ -397,6 +714,24 @@ def _(b, node, x):
     y = b.op("Resize", [xc, "", "", sizes], mode="linear",
              coordinate_transformation_mode="half_pixel")
     return _to_channels_last(b, y, nd)
+
+
+@resize_bilinear_p.def_vjp
+def _(g, y, x, size):
+    """Forward: separable, y = A_1 x along axis 1, then A_2 along axis 2 ..., with A (out, in)
+    holding the two interpolation weights of each output row.
+    Backward: dx = A^T g along each axis: g (axis moved last) @ A, as a constant matrix."""
+    rank = len(x.shape)
+    spatial = _known_spatial(x, "resize_bilinear")
+    for axis, (n, out_size) in enumerate(zip(spatial, size), start=1):
+        lo, hi, t = _linear_weights(n, out_size)
+        a = np.zeros((out_size, n), dtype=np.dtype(g.dtype))
+        np.add.at(a, (np.arange(out_size), lo), 1 - t)
+        np.add.at(a, (np.arange(out_size), hi), t)
+        perm = tuple(i for i in range(rank) if i != axis) + (axis,)
+        g = matmul_p.bind(transpose_p.bind(g, perm=perm), a)
+        g = transpose_p.bind(g, perm=tuple(np.argsort(perm).tolist()))
+    return [g]
 
 
 # ------------------------------------------------------- public functions

@@ -46,12 +46,19 @@ class LossesContainer:
         self.per_output_metrics = [metrics_mod.Mean(name=f"{name}_loss") if multi and fn is not None
                                    else None for name, fn in zip(self.output_names, self.losses)]
 
+        self._built = False  # as tf.keras: no loss trackers until a loss was computed
+
     @property
     def metrics(self):
+        if not self._built:
+            return []
         return [self.loss_metric] + [m for m in self.per_output_metrics if m is not None]
 
     def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
         """The total loss of a batch; updates the loss trackers."""
+        self._built = True
+        y_true, y_pred = align(y_true, self.output_names), align(y_pred, self.output_names)
+        sample_weight = align(sample_weight, self.output_names, replicate=True)
         total = None
         batch = None
         for i, fn in enumerate(self.losses):
@@ -81,6 +88,19 @@ class LossesContainer:
     def reset_state(self):
         for m in self.metrics:
             m.reset_state()
+
+
+def align(structure, output_names, replicate=False):
+    """Targets, predictions or sample weights as a list in output order: from one
+    value (a single-output model; ``replicate`` repeats it for every output), a
+    list or tuple in output order, or a dict keyed by output name."""
+    if structure is None:
+        return None if replicate else [None] * len(output_names)
+    if isinstance(structure, dict):
+        return [structure.get(name) for name in output_names]
+    if isinstance(structure, (list, tuple)):
+        return list(structure)
+    return [structure] * len(output_names) if replicate else [structure]
 
 
 def _loss_object(spec):
@@ -156,6 +176,8 @@ class MetricsContainer:
         return out
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = align(y_true, self.output_names), align(y_pred, self.output_names)
+        sample_weight = align(sample_weight, self.output_names, replicate=True)
         self.build(y_true, y_pred)
         for i in range(len(self.output_names)):
             yt, yp = y_true[i], y_pred[i]

@@ -40,6 +40,7 @@ class Model(Trainer, Layer):
             name = kwargs.pop("name", None)
             Model.__init__(self, name=name, **kwargs)
             Functional._init_graph_network(self, inputs, outputs)
+            self._flatten_call_inputs = Functional._flatten_call_inputs.__get__(self)
             self._replay = Functional.call.__get__(self)
             return
         name = kwargs.pop("name", None)

@@ -19,6 +19,25 @@ def constraint_config(constraint):
     return serialization.serialize(constraint, "keras.constraints")
 
 
+class SeedGenerator:
+    """Randomness as state: a seed (from ``seed``, or drawn from the generator that
+    ``gk.utils.set_random_seed`` seeds) and a counter that each draw advances. In a
+    compiled step the counter is state like a weight, so the same seed gives the
+    same masks on ONNX Runtime and on the numpy path, and a resumed run continues
+    the sequence. It is not a weight: ``get_weights`` does not list it."""
+
+    def __init__(self, seed, name):
+        from graphkeras import backend
+        from graphkeras.variables import Variable
+        self.seed = int(seed) if seed is not None else int(backend.rng().integers(2**31 - 1))
+        self.state = Variable(np.zeros((), np.int64), name=name, trainable=False, dtype="int64")
+
+    def next_key(self):
+        key = ops.add(ops.multiply(self.state, np.int64(1000003)), np.int64(self.seed))
+        self.state.assign_add(np.int64(1))
+        return key
+
+
 @register
 class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -98,6 +117,7 @@ class Dropout(Layer):
                              f"between 0 and 1. Received: rate={rate}")
         self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
         self.supports_masking = True
+        self._rng = SeedGenerator(seed, f"{self.name}/seed_generator")
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:
@@ -106,7 +126,7 @@ class Dropout(Layer):
         if self.noise_shape is not None:
             # one draw per position of the noise shape, broadcast over the other axes
             source = inputs[tuple(slice(0, 1) if d == 1 else slice(None) for d in self.noise_shape)]
-        keep = ops.greater_equal(ops.uniform_like(source, self.seed), np.float32(self.rate))
+        keep = ops.greater_equal(ops.hash_uniform(source, self._rng.next_key()), np.float32(self.rate))
         scale = np.asarray(1.0 / (1.0 - self.rate), dtype=inputs.dtype)
         return ops.where(keep, ops.multiply(inputs, scale), np.zeros((), inputs.dtype))
 

@@ -16,6 +16,7 @@ import pytest
 from graphkeras.compiler import Trace, ops
 from graphkeras.compiler.autodiff import grad
 from graphkeras.compiler.ops import elementwise as ew
+from graphkeras.compiler.ops import nn
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.lower_onnx import lower
 
@@ -86,6 +87,76 @@ CASES = [
              ints={1: (5, (3, 4))}),
     GradCase("gather_axis1", lambda w, i: ops.take(w, i, axis=1), [(2, 5), None],
              ints={1: (5, (4,))}),
+    # convolutions: x (N, *spatial, Cin), kernel (*window, Cin/groups, Cout)
+    GradCase("conv1d_valid", ops.conv, [(2, 7, 3), (3, 3, 4)]),
+    GradCase("conv1d_stride2_remainder", lambda x, w: ops.conv(x, w, strides=2),
+             [(2, 8, 3), (3, 3, 2)]),
+    GradCase("conv2d_same_stride2_bias",
+             lambda x, w, b: ops.conv(x, w, b, strides=2, padding="same"),
+             [(2, 7, 6, 3), (3, 3, 3, 4), (4,)]),
+    GradCase("conv2d_dilation2_same", lambda x, w: ops.conv(x, w, padding="same", dilation_rate=2),
+             [(2, 7, 7, 2), (3, 2, 2, 3)]),
+    GradCase("conv2d_dilation2_stride2_valid",
+             lambda x, w: ops.conv(x, w, strides=(2, 1), dilation_rate=(1, 2)),
+             [(1, 8, 9, 2), (2, 3, 2, 3)]),
+    GradCase("conv2d_explicit_pads", lambda x, w: ops.conv(x, w, strides=2,
+                                                           padding=((1, 2), (0, 1))),
+             [(2, 6, 5, 2), (3, 2, 2, 3)]),
+    GradCase("conv2d_many_channels_stride2_dilation2",  # another ONNX form of the kernel grad
+             lambda x, w: ops.conv(x, w, strides=(2, 1), padding=((1, 0), (2, 1)),
+                                   dilation_rate=(1, 2)),
+             [(2, 7, 6, 8), (2, 3, 8, 3)]),
+    GradCase("conv2d_groups2", lambda x, w, b: ops.conv(x, w, b, strides=(2, 1), groups=2),
+             [(2, 6, 5, 4), (3, 2, 2, 6), (6,)]),
+    GradCase("conv2d_depthwise_same", lambda x, w: ops.conv(x, w, padding="same", groups=3),
+             [(2, 5, 6, 3), (3, 3, 1, 6)]),
+    GradCase("conv1d_depthwise_stride2", lambda x, w, b: ops.conv(x, w, b, strides=2, groups=4),
+             [(2, 9, 4), (3, 1, 4), (4,)]),
+    # transposed convolutions: kernel (*window, Cout, Cin)
+    GradCase("conv_transpose2d_valid_stride2", lambda x, w: ops.conv_transpose(x, w, strides=2),
+             [(2, 3, 4, 3), (3, 3, 2, 3)]),
+    GradCase("conv_transpose2d_same_stride2_outpad_bias",
+             lambda x, w, b: ops.conv_transpose(x, w, b, strides=2, padding="same",
+                                                output_padding=1),
+             [(2, 3, 4, 2), (3, 3, 3, 2), (3,)]),
+    GradCase("conv_transpose2d_valid_outpad",
+             lambda x, w: ops.conv_transpose(x, w, strides=(2, 3), output_padding=(1, 2)),
+             [(1, 3, 3, 2), (2, 2, 3, 2)]),
+    GradCase("conv_transpose2d_many_channels_same",
+             lambda x, w: ops.conv_transpose(x, w, strides=2, padding="same"),
+             [(2, 3, 3, 2), (3, 3, 8, 2)]),
+    GradCase("conv_transpose1d_same_dilation2",
+             lambda x, w, b: ops.conv_transpose(x, w, b, padding="same", dilation_rate=2),
+             [(2, 5, 3), (3, 2, 3), (2,)]),
+    GradCase("conv_transpose1d_small_kernel_stride3",
+             lambda x, w: ops.conv_transpose(x, w, strides=3, padding="same"),
+             [(2, 4, 2), (2, 3, 2)]),
+    # the gradient primitives, differentiated again
+    GradCase("conv_input_grad",
+             lambda g, w: nn.conv_input_grad_p.bind(g, w, input_spatial=(8, 6), strides=(2, 1),
+                                                    dilations=(1, 2), pads=((1, 1), (2, 0)),
+                                                    groups=2),
+             [(2, 5, 6, 4), (2, 2, 2, 4)]),
+    GradCase("conv_kernel_grad",
+             lambda x, g: nn.conv_kernel_grad_p.bind(x, g, kernel=(2, 2), strides=(2, 1),
+                                                     dilations=(1, 2), pads=((1, 1), (2, 0)),
+                                                     groups=2),
+             [(2, 8, 6, 4), (2, 5, 6, 4)]),
+    # pooling (random floats: no ties, so max pool is differentiable at the inputs)
+    GradCase("max_pool2d_valid", lambda x: ops.max_pool(x, 2), [(2, 6, 5, 3)]),
+    GradCase("max_pool2d_same", lambda x: ops.max_pool(x, 2, padding="same"), [(2, 5, 5, 2)]),
+    GradCase("max_pool2d_overlap", lambda x: ops.max_pool(x, 3, strides=2), [(2, 7, 8, 2)]),
+    GradCase("max_pool2d_overlap_same", lambda x: ops.max_pool(x, (3, 2), strides=(2, 1),
+                                                               padding="same"), [(2, 6, 5, 2)]),
+    GradCase("max_pool1d_same", lambda x: ops.max_pool(x, 3, strides=2, padding="same"),
+             [(2, 8, 3)]),
+    GradCase("avg_pool2d_valid", lambda x: ops.average_pool(x, 3, strides=2), [(2, 7, 8, 2)]),
+    GradCase("avg_pool2d_same", lambda x: ops.average_pool(x, 3, strides=2, padding="same"),
+             [(2, 6, 5, 3)]),
+    GradCase("avg_pool1d_same", lambda x: ops.average_pool(x, 2, padding="same"), [(2, 7, 3)]),
+    GradCase("avg_pool1d_valid_stride1", lambda x: ops.average_pool(x, 3, strides=1), [(2, 6, 2)]),
+    GradCase("resize_bilinear_up", lambda x: ops.resize_bilinear(x, (5, 7)), [(2, 3, 4, 2)]),
+    GradCase("resize_bilinear_down", lambda x: ops.resize_bilinear(x, (3, 2)), [(2, 6, 5, 2)]),
 ]
 
 
@@ -158,13 +229,82 @@ def test_gradient_of_unconnected_input_is_none():
 
 
 def test_missing_rule_is_a_clear_error():
+    """max_pool_grad (the gradient of max_pool) has no rule of its own."""
     from graphkeras.compiler.autodiff import GradientError
-    from graphkeras.compiler.primitive import PRIMITIVES
     trace = Trace("g")
     with trace:
+        g = trace.input((1, 2, 2, 1), "float32", "g")
         x = trace.input((1, 4, 4, 1), "float32", "x")
-        y = ops.sum(ops.max_pool(x, 2))
-    if PRIMITIVES["max_pool"].vjp is not None:
-        pytest.skip("max_pool has a rule now")
-    with pytest.raises(GradientError, match="max_pool"):
-        grad(y, [x])
+        y = ops.sum(nn.max_pool_grad_p.bind(g, x, pool=(2, 2), strides=(2, 2), padding="valid"))
+    assert nn.max_pool_grad_p.vjp is None
+    with pytest.raises(GradientError, match="max_pool_grad"):
+        grad(y, [g])
+
+
+def _run_both(graph, feeds):
+    """The graph on the interpreter and on ONNX Runtime (float32)."""
+    session = ort.InferenceSession(lower(graph).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    return evaluate(graph, feeds), session.run(None, {v.name: a for v, a in
+                                                      zip(graph.inputs, feeds)})
+
+
+def _grad_graph(fn, shapes):
+    """d/dx of sum(fn(x, ...) * w) with ``w`` a graph input (so shapes may hold None)."""
+    trace = Trace("g")
+    with trace:
+        xs = [trace.input(s, "float32", f"x{i}") for i, s in enumerate(shapes)]
+        y = fn(*xs)
+        w = trace.input(y.shape, "float32", "w")
+        grads = grad(ops.sum(ops.multiply(y, w)), xs)
+    trace.graph.outputs = [g.value for g in grads]
+    return trace.graph
+
+
+@pytest.mark.parametrize("name, fn, shapes, traced", [
+    ("conv_groups", lambda x, w: ops.conv(x, w, strides=2, padding="same", groups=2),
+     [(3, 5, 6, 4), (3, 3, 2, 4)], [(None, 5, 6, 4), (3, 3, 2, 4)]),
+    ("conv_transpose", lambda x, w: ops.conv_transpose(x, w, strides=2, padding="same"),
+     [(3, 3, 2, 2), (3, 3, 2, 2)], [(None, 3, 2, 2), (3, 3, 2, 2)]),
+    ("max_pool_unknown_sizes", lambda x: ops.max_pool(x, 3, strides=2), [(3, 7, 6, 2)],
+     [(None, None, None, 2)]),
+    ("avg_pool", lambda x: ops.average_pool(x, 3, strides=2, padding="same"), [(3, 7, 6, 2)],
+     [(None, 7, 6, 2)]),
+])
+def test_gradients_with_unknown_batch_on_onnxruntime(name, fn, shapes, traced):
+    """The lowerings reshape with a batch (and, for max_pool, spatial sizes) read at run time."""
+    rng = np.random.default_rng(0)
+    feeds = [rng.uniform(-2, 2, s).astype(np.float32) for s in shapes]
+    w = rng.uniform(0.5, 1.5, fn(*feeds).shape).astype(np.float32)
+    static, dynamic = _grad_graph(fn, shapes), _grad_graph(fn, traced)
+    expected = evaluate(static, feeds + [w])
+    for got in _run_both(dynamic, feeds + [w]):
+        for e, g in zip(expected, got):
+            np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+
+
+def test_max_pool_gradient_goes_to_the_first_max_of_each_window():
+    """Ties (as TensorFlow's MaxPoolGrad): the first maximum in row-major window order takes
+    the gradient; overlapping windows add up."""
+    graph = _grad_graph(lambda a: ops.max_pool(a, 2, strides=1), [(1, 3, 3, 1)])
+    w = np.array([[1, 2], [4, 8]], np.float32).reshape(1, 2, 2, 1)
+    for x, expected in [([[1, 1, 0], [1, 1, 1], [0, 1, 1]], [[1, 2, 0], [4, 8, 0], [0, 0, 0]]),
+                        ([[1, 1, 0], [1, 2, 1], [0, 1, 1]], [[0, 0, 0], [0, 15, 0], [0, 0, 0]])]:
+        x = np.array(x, np.float32).reshape(1, 3, 3, 1)
+        for (got,) in _run_both(graph, [x, w]):
+            np.testing.assert_array_equal(got, np.array(expected, np.float32).reshape(x.shape))
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("conv", lambda x: ops.conv(x, np.ones((3, 3, 2, 2), np.float32))),
+    ("conv_transpose", lambda x: ops.conv_transpose(x, np.ones((3, 3, 2, 2), np.float32))),
+    ("avg_pool", lambda x: ops.average_pool(x, 2)),
+    ("resize_bilinear", lambda x: ops.resize_bilinear(x, (4, 4))),
+])
+def test_gradient_needs_known_spatial_sizes(name, fn):
+    trace = Trace("g")
+    with trace:
+        x = trace.input((None, None, None, 2), "float32", "x")
+        loss = ops.sum(fn(x))
+        with pytest.raises(ValueError, match=f"gradient of '{name}' needs known spatial"):
+            grad(loss, [x])

@@ -12,20 +12,24 @@ without a case here.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from graphkeras.compiler.ops.random import _np_hash_uniform
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphkeras.compiler import PRIMITIVES
 from graphkeras.compiler import ops
+from graphkeras.compiler.ops.reduce import dim_size
+from graphkeras.compiler.ops.shape import broadcast_like, reshape_like, scatter_add
 from helpers import In, check_op
 
 # examples per case; GRAPHKERAS_OP_EXAMPLES=500 for a long bug hunt
@@ -62,6 +66,7 @@ class OpCase:
     rtol: float = F32_TOL["rtol"]
     atol: float = F32_TOL["atol"]
     compare_values: bool = True
+    grad_prims: tuple = ()            # if set: gradients checked too; these are in their graph
     examples: float = 1.0  # times MAX_EXAMPLES (rich strategies get more)
 
     def __repr__(self):
@@ -97,7 +102,7 @@ FLOAT_DOMAINS = {
     "real": _float_domain(-3, 3),
     "wide": _float_domain(-60, 60),
     "pos": _float_domain(0.1, 4),
-    "unit": _float_domain(-0.95, 0.95),
+    "byte": _float_domain(0, 255.9),
     "near_one": _float_domain(0.5, 1.5),
     "nonzero": _nonzero,
     "grid": _grid,
@@ -109,7 +114,7 @@ INT_DOMAINS = {
     "pos": lambda rng, shape, dtype: rng.integers(1, 6, shape),
     "small": lambda rng, shape, dtype: rng.integers(0, 4, shape),
     "nonzero": _nonzero,
-    "uint8": lambda rng, shape, dtype: rng.integers(0, 256, shape),
+    "byte": lambda rng, shape, dtype: rng.integers(0, 256, shape),
 }
 
 
@@ -232,6 +237,10 @@ def _np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _np_selu(x):
+    return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+
+
 def _ref_reduce(np_fn):
     def ref(x, axis, keepdims):
         return np.asarray(np_fn(x, axis=axis, keepdims=keepdims)).astype(x.dtype)
@@ -330,7 +339,6 @@ def ref_resize_bilinear(x, size):
     y = np.zeros((b, oh, ow, c))
     for i in range(oh):
         for j in range(ow):
-            acc = 0.0
             sy = max((i + 0.5) * h / oh - 0.5, 0.0)
             sx = max((j + 0.5) * w / ow - 0.5, 0.0)
             y0, x0 = int(math.floor(sy)), int(math.floor(sx))
@@ -382,10 +390,7 @@ def cast_example(draw):
     src = draw(st.sampled_from(["float32", "int32", "int64", "bool", "float16", "uint8", "int8"]))
     dst = draw(st.sampled_from([d for d in ("float32", "float16", "float64", "int32", "int64",
                                              "int8", "uint8", "bool") if d != src]))
-    domain = "grid"
-    if src == "uint8" or dst == "uint8":
-        domain = "uint8" if src != "float32" and src != "float16" else (lambda rng, a, e: rng.uniform(
-            0, 255, a.shape))
+    domain = "byte" if "uint8" in (src, dst) else "grid"  # (float -> uint8 is undefined below 0)
     return Example([Arg(draw(shapes(1, 3)), src, domain=domain)], {"dtype": dst})
 
 
@@ -547,9 +552,10 @@ def take_example(draw):
                    {"axis": axis - len(shape) if draw(st.booleans()) else axis})
 
 
-def _index_domain(axis):
+def _index_domain(axis, arg_index=0):
+    """Indices in [-n, n) for axis ``axis`` of input ``arg_index``."""
     def dom(rng, arg, example):
-        n = example.args[0].shape[axis]
+        n = example.args[arg_index].shape[axis]
         return rng.integers(-n, n, arg.shape)
     return dom
 
@@ -584,8 +590,10 @@ def broadcast_to_example(draw):
     return Example([Arg(shape, dynamic=dynamic)], {"shape": (None,) + target[1:]})
 
 
-def _ref_broadcast_to(x, shape, batch):
-    return np.broadcast_to(x, (batch,) + tuple(shape[1:]))
+def _ref_broadcast_to(x, shape):
+    """``None`` in the target keeps x's size there (1 where x has no such axis)."""
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(1 if d is None else d
+                                                                  for d in shape)))
 
 
 @st.composite
@@ -650,7 +658,7 @@ def _compiles_with_unknown_sizes(kernel, strides, dilations, padding):
 
 
 @st.composite
-def conv_example(draw):
+def conv_example(draw, static_spatial=False):
     nd = draw(st.sampled_from([1, 2, 2, 3]))
     groups = draw(st.sampled_from([1, 1, 2]))
     cin_g, cout = draw(st.integers(1, 3)), groups * draw(st.integers(1, 2))
@@ -663,7 +671,8 @@ def conv_example(draw):
     hi = 5 if nd < 3 else 2
     spatial = tuple((k - 1) * d + 1 + draw(st.integers(0, hi)) for k, d in zip(kernel, dilations))
     dynamic = (0,)
-    if _compiles_with_unknown_sizes(kernel, strides, dilations, padding) and draw(st.booleans()):
+    if _compiles_with_unknown_sizes(kernel, strides, dilations, padding) and not static_spatial \
+            and draw(st.booleans()):
         dynamic = (0,) + tuple(range(1, nd + 1))
     args = [Arg((draw(BATCH),) + spatial + (cin_g * groups,), dynamic=dynamic),
             Arg(kernel + (cin_g, cout), dynamic=())]
@@ -706,7 +715,7 @@ def _conv_transpose(x, w, *bias, **kw):
 
 
 @st.composite
-def pool_example(draw):
+def pool_example(draw, static_spatial=False):
     nd = draw(st.sampled_from([1, 2, 2, 3]))
     pool = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     strides = None if draw(st.booleans()) else tuple(draw(st.integers(1, 3)) for _ in range(nd))
@@ -714,7 +723,8 @@ def pool_example(draw):
     hi = 5 if nd < 3 else 2
     spatial = tuple(k + draw(st.integers(0, hi)) for k in pool)
     dynamic = (0,)
-    if _compiles_with_unknown_sizes(pool, strides or pool, (1,) * nd, padding) and draw(st.booleans()):
+    if _compiles_with_unknown_sizes(pool, strides or pool, (1,) * nd, padding) \
+            and not static_spatial and draw(st.booleans()):
         dynamic = (0,) + tuple(range(1, nd + 1))
     x = Arg((draw(BATCH),) + spatial + (draw(st.integers(1, 3)),), dynamic=dynamic)
     return Example([x], {"pool_size": pool, "strides": strides, "padding": padding})
@@ -734,8 +744,8 @@ def one_hot_example(draw):
     axis = draw(st.integers(-1, len(shape)))
     dtype = draw(st.sampled_from(["float32", "int32", "int64"]))
     idx_dtype = draw(st.sampled_from(["int32", "int64"]))
-    return Example([Arg(shape, idx_dtype, domain=lambda rng, a, e: rng.integers(-1, n + 1, a.shape))],
-                   {"num_classes": n, "axis": axis, "dtype": dtype})
+    indices = Arg(shape, idx_dtype, domain=lambda rng, a, e: rng.integers(-1, n + 1, a.shape))
+    return Example([indices], {"num_classes": n, "axis": axis, "dtype": dtype})
 
 
 @st.composite
@@ -763,6 +773,67 @@ def clip_example(draw):
     lo = draw(st.sampled_from([-2.0, -1.0, 0.0, 0.5]))
     return Example([Arg(draw(shapes(1, 4)))], {"x_min": lo, "x_max": lo + draw(
         st.sampled_from([0.0, 0.5, 1.0, 3.0]))})
+
+
+@st.composite
+def like_example(draw, broadcast):
+    """``x`` and a ``like`` tensor whose run-time shape ``x`` takes (reshape or broadcast)."""
+    like = draw(shapes(1, 4))
+    if broadcast:
+        k = draw(st.integers(0, len(like) - 1))
+        x = tuple(1 if draw(st.booleans()) else d for d in like[k:])
+        x_dynamic = (0,) if k == 0 and x[0] == like[0] else ()
+    else:
+        x = (like[0], int(np.prod(like[1:], dtype=np.int64)))
+        x_dynamic = (0,)
+    return Example([Arg(x, dynamic=x_dynamic), Arg(like)])
+
+
+@st.composite
+def scatter_add_example(draw):
+    """The gradient of gather: rows of ``updates`` added into zeros shaped like ``like``."""
+    idx_dtype = draw(st.sampled_from(["int32", "int64"]))
+    if draw(st.booleans()):  # embedding table: static like, batched indices
+        like = (draw(DIM),) + tuple(draw(st.lists(DIM, max_size=2)))
+        idx = draw(shapes(1, 2))
+        return Example([Arg(idx + like[1:]), Arg(like, dynamic=()),
+                        Arg(idx, idx_dtype, domain=_index_domain(0, 1))], {"axis": 0})
+    like = draw(shapes(2, 4))
+    axis = draw(st.integers(1, len(like) - 1))
+    idx = tuple(draw(st.lists(DIM, min_size=1, max_size=2)))
+    updates = like[:axis] + idx + like[axis + 1:]
+    return Example([Arg(updates), Arg(like), Arg(idx, idx_dtype, dynamic=(),
+                                                 domain=_index_domain(axis, 1))], {"axis": axis})
+
+
+def ref_scatter_add(updates, like, indices, axis):
+    out = np.zeros(like.shape, np.float64)
+    for pos in np.ndindex(*indices.shape):
+        i = indices[pos] % like.shape[axis]
+        src = (slice(None),) * axis + pos
+        dst = (slice(None),) * axis + (i,)
+        out[dst] += updates[src]
+    return out.astype(updates.dtype)
+
+
+@st.composite
+def dim_size_example(draw):
+    shape = draw(shapes(1, 4))
+    axes = (0,) + tuple(draw(st.lists(st.integers(1, len(shape) - 1), unique=True))) \
+        if len(shape) > 1 else (0,)
+    return Example([Arg(shape)], {"axes": axes, "dtype": draw(st.sampled_from(
+        ["float32", "int64", "int32"]))})
+
+
+def _special_values(x):
+    """NaN and +-inf through the elementwise ops: numpy and ONNX Runtime agree. (Not so for
+    max reductions, argmax and max pooling: ONNX Runtime skips NaN where numpy returns it.)"""
+    return [ops.relu(x), ops.sigmoid(x), ops.tanh(x), ops.exp(x), ops.abs(x), ops.sign(x),
+            ops.floor(x), ops.round(x), ops.maximum(x, 0.5), ops.minimum(x, 0.5),
+            ops.clip(x, -1.0, 1.0), ops.softplus(x), ops.elu(x), ops.selu(x),
+            ops.leaky_relu(x), ops.negative(x), ops.erf(x), ops.cast(x, "bool"),
+            ops.where(ops.isnan(x), 0.0, x), ops.sum(x, axis=-1), ops.mean(x, 0),
+            ops.softmax(x), ops.greater(x, 0.0), ops.equal(x, x)]
 
 
 def _operators(x, y, w):
@@ -822,8 +893,7 @@ CASES = [
            ("elu",), _f64(lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))))),
     OpCase("leaky_relu", ops.leaky_relu, unary(params={"alpha": st.sampled_from([0.0, 0.2, 0.3])}),
            "real", ("leaky_relu",), _f64(lambda x, alpha: np.where(x >= 0, x, alpha * x))),
-    OpCase("selu", ops.selu, unary(), "real", ("selu",), _f64(
-        lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0))))),
+    OpCase("selu", ops.selu, unary(), "real", ("selu",), _f64(_np_selu)),
     OpCase("cast", ops.cast, cast_example(), "grid", ("cast",), lambda x, dtype: x.astype(dtype)),
     OpCase("logical_not", ops.logical_not, unary("bool"), "real", ("logical_not",),
            np.logical_not),
@@ -902,7 +972,8 @@ CASES = [
            lambda x, axis: np.expand_dims(x, axis)),
     OpCase("squeeze", ops.squeeze, squeeze_example(), "real", ("squeeze",),
            lambda x, axis: np.squeeze(x, axis)),
-    OpCase("broadcast_to", ops.broadcast_to, broadcast_to_example(), "real", ("expand",), None),
+    OpCase("broadcast_to", ops.broadcast_to, broadcast_to_example(), "real", ("expand",),
+           _ref_broadcast_to),
     OpCase("tile", ops.tile, tile_example(), "real", ("tile",),
            lambda x, repeats: np.tile(x, repeats)),
     OpCase("pad", ops.pad, pad_example(), "real", ("pad",), _ref_pad),
@@ -919,11 +990,31 @@ CASES = [
            ref_log_softmax, rtol=1e-5, atol=1e-5),
     OpCase("resize_bilinear", ops.resize_bilinear, resize_example(), "real", ("resize_bilinear",),
            ref_resize_bilinear, **SUM_TOL),
+    # --------------------------------- gradients: vjp rules and backward-only primitives
+    OpCase("conv_grad", _conv, conv_example(static_spatial=True), "real", ("conv",),
+           grad_prims=("conv_input_grad", "conv_kernel_grad"), **SUM_TOL),
+    OpCase("max_pool_grad", ops.max_pool, pool_example(static_spatial=True), "real",
+           ("max_pool",), grad_prims=("max_pool_grad",)),
+    OpCase("average_pool_grad", ops.average_pool, pool_example(static_spatial=True), "real",
+           ("avg_pool",), grad_prims=("conv_input_grad",), **SUM_TOL),
+    # ------------------------------------------- run-time shapes (gradients)
+    OpCase("reshape_like", reshape_like, like_example(False), "real", ("reshape_like",),
+           lambda x, like: x.reshape(like.shape)),
+    OpCase("broadcast_like", broadcast_like, like_example(True), "real",
+           ("broadcast_like",), lambda x, like: np.broadcast_to(x, like.shape)),
+    OpCase("scatter_add", scatter_add, scatter_add_example(), "real", ("scatter_add",),
+           ref_scatter_add, **SUM_TOL),
+    OpCase("dim_size", dim_size, dim_size_example(), "real", ("dim_size",),
+           lambda x, axes, dtype: np.asarray(np.prod([x.shape[a] for a in axes]), dtype)),
     # -------------------------------------------------------------- random
     OpCase("uniform_like", ops.uniform_like, unary(params={"seed": st.sampled_from([None, 3])}),
            "real", ("random_uniform_like",), compare_values=False),
     OpCase("normal_like", ops.normal_like, unary(params={"seed": st.sampled_from([None, 3])}),
            "real", ("random_normal_like",), compare_values=False),
+    # counter-based: the same bits on every path, so values are compared exactly
+    OpCase("hash_uniform", lambda x, key: ops.hash_uniform(x, np.int64(key)),
+           unary(params={"key": st.integers(0, 2**40)}), "real", ("hash_uniform",),
+           lambda x, key: _np_hash_uniform(x, key), rtol=0, atol=0),
     # ---------------------------------------------------------- composites
     OpCase("square", ops.square, unary(), "real", ("multiply",), np.square),
     OpCase("rsqrt", ops.rsqrt, unary(), "pos", ("sqrt", "reciprocal"),
@@ -955,6 +1046,7 @@ CASES = [
     OpCase("matmul_vector_left", lambda w, x: ops.matmul(w, x),
            st.builds(lambda k, b, n: Example([Arg((k,), dynamic=()), Arg((b, k, n))]), DIM, BATCH,
                      DIM), "real", ("matmul", "squeeze"), np.matmul, **SUM_TOL),
+    OpCase("special_values", _special_values, unary(), "special", ("is_nan", "softmax")),
     OpCase("operators", _operators, operators_example(), "real",
            ("add", "multiply", "subtract", "divide", "power", "floor", "matmul", "less",
             "logical_or", "logical_and", "logical_not", "greater_equal", "abs", "negative",
@@ -971,7 +1063,7 @@ assert len(set(CASE_IDS)) == len(CASE_IDS), "duplicate case names"
 
 # ================================================================== tests
 def test_every_primitive_has_a_case():
-    covered = {p for case in CASES for p in case.prims}
+    covered = {p for case in CASES for p in case.prims + case.grad_prims}
     missing = sorted(set(PRIMITIVES) - covered)
     assert not missing, f"primitives without an OpCase in {__file__}: {missing}"
     unknown = sorted(covered - set(PRIMITIVES))
@@ -988,13 +1080,10 @@ def test_op(case: OpCase):
         inputs = make_inputs(case, example, seed)
         fn = functools.partial(case.fn, **example.params)
         ref = None if case.ref is None else functools.partial(case.ref, **example.params)
-        result = check_op(fn, inputs, ref=ref, rtol=case.rtol, atol=case.atol,
-                          compare_values=case.compare_values, expect_prims=case.prims)
-        if case.name == "broadcast_to":
-            x = inputs[0].value
-            batch = x.shape[0] if len(x.shape) == len(example.params["shape"]) else 1
-            np.testing.assert_array_equal(result.interpreter[0], _ref_broadcast_to(
-                x, example.params["shape"], batch))
+        with np.errstate(all="ignore"):  # (NaN/inf inputs of the "special" domain)
+            result = check_op(fn, inputs, ref=ref, rtol=case.rtol, atol=case.atol,
+                              compare_values=case.compare_values, expect_prims=case.prims,
+                              grad=bool(case.grad_prims) and {"expect_prims": case.grad_prims})
         if not case.compare_values:  # random: values in range, the seed reproduces on each path
             for y in result.interpreter + result.onnx + result.eager:
                 assert y.shape == inputs[0].value.shape and y.dtype == np.float32
@@ -1053,6 +1142,41 @@ def test_same_padding_of_unknown_sizes_needing_runtime_pads(op):
         check_op(fns[op]((3, 1), (2, 2)), [dynamic])
     check_op(fns[op]((3, 1), (2, 2)), [In(x, (0,))])
     check_op(fns[op]((1, 2), (2, 3)), [dynamic])  # windows of 1 or 2: explicit pads
+
+
+@pytest.mark.parametrize("name,fn,inputs", [
+    ("tanh", ops.tanh, [(3, 4)]),
+    ("matmul", ops.matmul, [(2, 3), In(np.ones((3, 2)), ())]),
+    ("softmax_axis0", lambda x: ops.softmax(x, axis=0), [(4, 3)]),
+    ("mean_keepdims", lambda x: ops.mean(x, axis=(0, 2), keepdims=True), [(2, 3, 2)]),
+    ("getitem", lambda x: x[:, ::-2, None, 1], [(2, 5, 3)]),
+    ("take_table", lambda w, i: ops.take(w, i, axis=0), [In(np.ones((5, 3)), ()), "idx"]),
+    ("two_outputs", lambda x: [ops.exp(x), ops.argmax(x), ops.square(x)], [(3, 2)]),
+])
+def test_check_op_with_gradients(name, fn, inputs):
+    """helpers.check_op(grad=True): vjp rules on graphs with a dynamic batch dimension."""
+    rng = np.random.default_rng(0)
+    arrays = []
+    for spec in inputs:
+        if isinstance(spec, In):
+            arrays.append(In(rng.uniform(-1, 1, spec.value.shape).astype(np.float32), spec.dynamic))
+        elif spec == "idx":
+            arrays.append(rng.integers(-5, 5, (4, 2)))
+        else:
+            arrays.append(rng.uniform(-1, 1, spec).astype(np.float32))
+    check_op(fn, arrays, grad=True)
+
+
+def test_check_grad_catches_a_wrong_rule():
+    from graphkeras.compiler.ops.elementwise import UNARY_PRIMITIVES
+    prim = UNARY_PRIMITIVES["sin"]
+    rule = prim.vjp
+    try:
+        prim.vjp = lambda g, y, x: [ops.multiply(g, ops.sin(x))]  # should be cos
+        with pytest.raises(AssertionError, match="finite differences"):
+            check_op(ops.sin, [np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)], grad=True)
+    finally:
+        prim.vjp = rule
 
 
 def test_getitem_with_2d_index_then_int():
