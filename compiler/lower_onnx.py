@@ -25,7 +25,8 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
     for node in graph.nodes:
         prim = PRIMITIVES[node.op]
         if prim.onnx is None:
-            raise NotImplementedError(f"Op {node.op!r} has no ONNX lowering.")
+            raise ValueError(f"Op {node.op!r} has no ONNX lowering, so this graph cannot be "
+                             "lowered to ONNX.")
         outs = prim.onnx(b, node, *[names[id(v)] for v in node.inputs])
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         for v, name in zip(node.outputs, outs):

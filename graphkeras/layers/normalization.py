@@ -92,14 +92,14 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         _check_axis_type(axis)
         if renorm:
-            raise NotImplementedError("graphkeras' BatchNormalization does not implement "
-                                      "`renorm=True` (batch renormalization).")
+            raise ValueError("graphkeras' BatchNormalization does not support `renorm=True` "
+                             "(batch renormalization); use renorm=False.")
         if virtual_batch_size is not None:
-            raise NotImplementedError("graphkeras' BatchNormalization does not implement "
-                                      "`virtual_batch_size`.")
+            raise ValueError("graphkeras' BatchNormalization does not support "
+                             "`virtual_batch_size`; leave it None.")
         if adjustment is not None:
-            raise NotImplementedError("graphkeras' BatchNormalization does not implement "
-                                      "`adjustment`.")
+            raise ValueError("graphkeras' BatchNormalization does not support `adjustment`; "
+                             "leave it None.")
         self.axis = axis[:] if isinstance(axis, (list, tuple)) else axis
         self.momentum = momentum
         self.epsilon = epsilon

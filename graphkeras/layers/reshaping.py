@@ -175,8 +175,8 @@ class UpSampling2D(Layer):
                 f"Value not recognized for `interpolation`: {interpolation}. "
                 f"Supported values are: dict_keys({list(_TF_RESIZE_METHODS)})")
         if interpolation not in ("nearest", "bilinear"):
-            raise NotImplementedError(f"UpSampling2D(interpolation={interpolation!r}) is not "
-                                      "implemented in graphkeras; use 'nearest' or 'bilinear'.")
+            raise ValueError(f"UpSampling2D(interpolation={interpolation!r}) is not supported by "
+                             "graphkeras; use 'nearest' or 'bilinear'.")
         self.interpolation = interpolation
         self.input_spec = InputSpec(ndim=4)
 

@@ -332,9 +332,9 @@ def test_batch_norm_argument_errors():
     _raises(ValueError, "Passing `fused=True` is only supported when axis is 1 or 3 for input "
             "rank = 4 or 1 or 4 for input rank = 5. Got axis [1, 2]",
             lambda: L.BatchNormalization(axis=[1, 2], fused=True).build((None, 3, 3, 3)))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError):
         L.BatchNormalization(renorm=True)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError):
         L.BatchNormalization(virtual_batch_size=2)
     built = L.BatchNormalization()
     built(gk.Input((3,)))

@@ -162,5 +162,5 @@ def test_unknown_interpolation_raises_not_implemented():
             "Value not recognized for `interpolation`: bogus. Supported values are: "
             "dict_keys(['bilinear', 'nearest', 'bicubic'")):
         L.UpSampling2D(interpolation="bogus")
-    with pytest.raises(NotImplementedError, match="use 'nearest' or 'bilinear'"):
+    with pytest.raises(ValueError, match="use 'nearest' or 'bilinear'"):
         L.UpSampling2D(interpolation="bicubic")

@@ -329,3 +329,12 @@ def test_custom_layer_with_add_weight(data):
         gk.models.model_from_json(text)
     clone = gk.models.model_from_json(text, custom_objects={"Scale": Scale})
     assert clone.layers[1].name == layer.name
+
+
+def test_model_input_and_output_shapes():
+    x = gk.Input((3,))
+    model = gk.Model(x, [gk.layers.Dense(2)(x), gk.layers.Dense(4)(x)])
+    assert model.input_shape == (None, 3)
+    assert model.output_shape == [(None, 2), (None, 4)]
+    seq = gk.Sequential([gk.layers.Dense(2, input_shape=(5,))])
+    assert seq.output_shape == (None, 2) and seq.input_shape == (None, 5)
