@@ -31,11 +31,21 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         for v, name in zip(node.outputs, outs):
             names[id(v)] = name
+    produced = {out for node in b.nodes for out in node.output}
+    renames: dict[str, str] = {}
     for i, v in enumerate(graph.outputs):
-        # outputs are named (after the model's outputs), so a graph opened in Netron explains itself
-        name = output_names[i] if output_names else v.name
-        out, = b.op("Identity", [names[id(v)]], outputs=[b.fresh(name)])
-        b.add_output(out, v.shape, v.dtype)
+        # outputs are named (after the model's outputs), so a graph opened in Netron explains
+        # itself; the producing node writes the output directly (an Identity would copy it)
+        name = b.fresh(output_names[i] if output_names else v.name)
+        source = names[id(v)]
+        if source in produced and source not in renames:
+            renames[source] = name
+        else:  # a graph input, or a value returned twice
+            b.op("Identity", [renames.get(source, source)], outputs=[name])
+        b.add_output(name, v.shape, v.dtype)
+    for node in b.nodes:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
     return b.model(graph.name, doc)
 
 
