@@ -129,13 +129,9 @@ def match_dtype_and_rank(y_t, y_p, sw):
 
 
 def _batch_size(y):
-    """The batch dimension as a scalar tensor (known now, or read at run time)."""
-    shape = tuple(y.shape)
-    if shape and shape[0] is not None:
-        import numpy as np
-        return np.float32(shape[0])
-    ones = ops.add(ops.multiply(ops.slice_axes(ops.reshape(y, (None, -1)), [0], [1], [1]), 0.0), 1.0)
-    return ops.sum(ones)
+    """The batch dimension as a scalar (known now, or read at run time)."""
+    from graphkeras.compiler.ops.reduce import dim_size
+    return dim_size(y, (0,), "float32")
 
 
 class MetricsContainer:
@@ -161,6 +157,9 @@ class MetricsContainer:
                 full = f"{name}_{base}" if multi else base
                 if full in taken and weighted:
                     full = f"{name}_weighted_{base}" if multi else f"weighted_{base}"
+                if full in taken:
+                    raise ValueError(f"Found two metrics with the same name: {full}. All the "
+                                     "metrics added to the model need to have unique names.")
                 taken.add(full)
                 metric._name = full
                 dest.append(metric)

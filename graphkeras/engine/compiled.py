@@ -9,6 +9,7 @@ from graphkeras import backend
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.ir import Graph
 from graphkeras.compiler.lower_onnx import lower
+from graphkeras.compiler.passes import optimize
 from graphkeras.compiler.verify import check_graph
 from graphkeras.runtime import GraphExecutor
 
@@ -34,6 +35,7 @@ class CompiledGraph:
         self.param_names = [v.name for v in graph.inputs[n_data:]]
         self._executor = None
         self._onnx = None
+        optimize(graph)
         check_graph(graph)
         _debug_dump(graph, self)
         if not eager:

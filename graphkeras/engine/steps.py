@@ -23,6 +23,7 @@ from graphkeras import backend
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.lower_onnx import lower
 from graphkeras.compiler.primitive import Tensor, Trace
+from graphkeras.compiler.passes import optimize
 from graphkeras.compiler.verify import check_graph
 from graphkeras.engine.base_layer import training_scope
 from graphkeras.engine.keras_tensor import flatten, pack_like
@@ -77,12 +78,17 @@ class CompiledStep:
         self.written = [var for var, _ in trace.updates.values()]
         updates = [t for _, t in trace.updates.values()]
         graph.outputs = [t.value for t in log_tensors] + [t.value for t in updates]
+        optimize(graph)
         check_graph(graph)
         self.graph = graph
         self.n_data = len(spec.all)
         self.data_names = [v.name for v in graph.inputs[:self.n_data]]
         self.state_names = [v.name for v in graph.inputs[self.n_data:]]
-        self.output_names = _unique(self.log_names + [f"{var.path}/new" for var in self.written])
+        # ONNX names inputs and outputs in one namespace: a log named like a state input
+        # (a TrueNegatives metric next to AUC's ``true_negatives``) gets a ``_1`` suffix
+        taken = [v.name for v in graph.inputs]
+        self.output_names = _unique(taken + self.log_names +
+                                    [f"{var.path}/new" for var in self.written])[len(taken):]
         self._executor = None
         self._onnx = None
         if not eager:
@@ -92,7 +98,7 @@ class CompiledStep:
                 {name: var.place(state) for name, var in zip(self.state_names, self.read)},
                 {name: var.place(state) for name, var in
                  zip(self.output_names[len(self.log_names):], self.written)},
-                self.log_names, state)
+                self.output_names[:len(self.log_names)], state)
 
     @staticmethod
     def _trace_one(model, kind, spec, syms):
@@ -159,7 +165,7 @@ def _unique(names):
 
 
 def _scalar(value):
-    value = np.asarray(value)
+    value = np.array(value)  # a copy: a log array may be a view of a runtime buffer
     return float(value) if value.size == 1 else value
 
 

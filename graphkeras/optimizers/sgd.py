@@ -35,7 +35,10 @@ class SGD(Optimizer):
         step = ops.multiply(ops.negative(gradient), lr)
         # as tf.keras, "m" holds the last step even without momentum
         m = self._slot(self.momentums, variable)
-        m.assign(ops.add(step, ops.multiply(m, float(self.momentum))))
+        if isinstance(self.momentum, (int, float)) and self.momentum == 0:
+            m.assign(step)  # the same value, without reading m
+        else:
+            m.assign(ops.add(step, ops.multiply(m, float(self.momentum))))
         if self.nesterov:
             variable.assign_add(ops.add(step, ops.multiply(m, float(self.momentum))))
         else:
