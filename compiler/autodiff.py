@@ -26,7 +26,7 @@ class GradientError(ValueError):
 NON_DIFFERENTIABLE = {"constant", "argmax", "argmin", "equal", "less", "less_equal", "greater",
                       "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
                       "is_nan", "is_inf", "random_uniform_like", "random_normal_like", "floor",
-                      "ceil", "round", "sign"}
+                      "ceil", "round", "sign", "stop_gradient", "hash_uniform", "dim_size"}
 
 
 def unbroadcast(g, shape):

@@ -133,6 +133,7 @@ class Trace:
         self.graph = Graph(name)
         self.params: dict[int, tuple[object, Value]] = {}  # id(var) -> (var, input value)
         self.updates: dict[int, tuple[object, "Tensor"]] = {}  # id(var) -> (var, new value)
+        self.collections: dict[str, list] = {}  # side values callers gather (e.g. added losses)
         self._scopes: list[str] = []
         self._constants: dict[int, tuple[object, Value]] = {}
 

@@ -13,7 +13,8 @@ from graphkeras.compiler.ops import (  # noqa: F401
     rsqrt, selu, shape, sigmoid, softmax, softplus, softsign, split, sqrt, square, squeeze, stack,
     subtract, sum, take, tanh, tile, transpose, uniform_like, where)
 from graphkeras.compiler.ops.elementwise import (  # noqa: F401
-    ceil, cos, erf, expm1, floor, isinf, isnan, log1p, not_equal, round, sign, sin, true_divide)
+    ceil, cos, erf, expm1, floor, isinf, isnan, log1p, not_equal, round, sign, sin, stop_gradient,
+    true_divide)
 
 convert_to_tensor = __import__("numpy").asarray
 

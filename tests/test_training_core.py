@@ -147,3 +147,44 @@ def test_custom_train_step_with_own_loss_tracker():
     assert history.history["my_loss"][-1] < history.history["my_loss"][0]
     assert [mm.name for mm in m.metrics] == ["my_loss"]
     assert len(m.weights) == 2  # the tracker's state is not a weight
+
+
+def test_activity_regularizer_and_add_loss_join_the_loss():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3), dtype=np.float32)
+    y = rng.random((8, 2), dtype=np.float32)
+
+    class WithLoss(gk.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(gk.ops.mean(gk.ops.square(inputs)) * 0.5)
+            return inputs
+
+    inputs = gk.Input((3,))
+    dense = gk.layers.Dense(2, activity_regularizer=gk.regularizers.L2(0.1))
+    model = gk.Model(inputs, WithLoss()(dense(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    got = model.evaluate(x, y, verbose=0)
+    out = model.predict(x, verbose=0)
+    want = np.mean((out - y) ** 2) + 0.1 * np.sum(out ** 2) / len(x) + 0.5 * np.mean(out ** 2)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_stop_gradient_blocks_the_gradient():
+    class Frozen(gk.Model):
+        def __init__(self):
+            super().__init__()
+            self.a = gk.layers.Dense(2)
+            self.b = gk.layers.Dense(1)
+
+        def call(self, x):
+            return self.b(gk.ops.stop_gradient(self.a(x)))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 3), dtype=np.float32), rng.random((16, 1), dtype=np.float32)
+    model = Frozen()
+    model.compile(optimizer="sgd", loss="mse")
+    model.predict(x[:1], verbose=0)
+    before = model.a.get_weights()
+    model.fit(x, y, epochs=2, verbose=0)
+    for u, v in zip(before, model.a.get_weights()):
+        np.testing.assert_array_equal(u, v)

@@ -160,6 +160,16 @@ def _(g, y, x):
                   multiply(g, add(y, SELU_SCALE * SELU_ALPHA)))]
 
 
+# The identity that gradients do not flow through.
+stop_gradient_p = Primitive("stop_gradient", unary_rule)
+stop_gradient_p.def_impl(lambda x: x)
+stop_gradient_p.def_onnx(lambda b, node, x: b.op("Identity", [x]))
+
+
+def stop_gradient(x):
+    return stop_gradient_p.bind(x)
+
+
 cast_p = Primitive("cast", lambda x, dtype: AVal(x.shape, dtype))
 
 
@@ -385,4 +395,4 @@ def true_divide(x1, x2):
 __all__ = sorted(set(UNARY_PRIMITIVES) | set(BINARY_PRIMITIVES) | {
     "logical_not", "isnan", "isinf", "cast", "where", "elu", "leaky_relu", "selu", "square",
     "rsqrt", "not_equal", "clip", "log1p", "expm1", "floor_divide", "mod", "true_divide",
-    "promote"})
+    "promote", "stop_gradient"})

@@ -220,7 +220,16 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of this layer and its sublayers (evaluated now)."""
+        """Regularization penalties of this layer and its sublayers (evaluated now), and
+        the losses added during the model call being traced (activity regularizers,
+        ``add_loss`` on symbolic values), as tf.keras' ``layer.losses``."""
+        out = self._own_and_children_losses()
+        trace = current_trace()
+        if trace is not None:
+            out += trace.collections.get("losses", [])
+        return out
+
+    def _own_and_children_losses(self):
         out = []
         for weight, reg in self._weight_regularizers():
             out.append(reg(weight))
@@ -228,7 +237,7 @@ class Layer:
             out.append(fn())
         out += self._losses
         for layer in self._layers:
-            out += layer.losses
+            out += layer._own_and_children_losses()
         return out
 
     def _weight_regularizers(self):
@@ -237,7 +246,11 @@ class Layer:
                 yield w, w.regularizer
 
     def add_loss(self, loss):
-        if callable(loss):
+        """A loss term: a callable (evaluated when losses are read), a constant, or a
+        symbolic value computed in ``call`` (kept for the step being traced)."""
+        if isinstance(loss, Tensor):
+            loss.trace.collections.setdefault("losses", []).append(loss)
+        elif callable(loss):
             self._loss_fns.append(loss)
         else:
             self._losses.append(loss)
@@ -375,19 +388,13 @@ class Layer:
         with scope:
             outputs = self.call(inputs, *args[1:], **kwargs)
             if self.activity_regularizer is not None and trace is not None:
+                from graphkeras.compiler import ops
+                from graphkeras.compiler.ops.reduce import dim_size
                 for out in flatten(outputs):
+                    # tf.keras: the penalty of the outputs, divided by the batch size
                     penalty = self.activity_regularizer(out)
-                    batch = out.shape[0]
-                    self._activity_losses.append((penalty, batch))
+                    self.add_loss(ops.divide(penalty, dim_size(out, (0,), "float32")))
         return outputs
-
-    @property
-    def _activity_losses(self):
-        losses = getattr(self, "_activity_loss_list", None)
-        if losses is None:
-            losses = []
-            object.__setattr__(self, "_activity_loss_list", losses)
-        return losses
 
     def _functional_call(self, args, kwargs):
         """Record a node: infer output shapes by tracing ``call`` on placeholders."""

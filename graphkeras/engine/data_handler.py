@@ -57,6 +57,19 @@ def _leaves(s):
     return [s]
 
 
+def cardinality(x, y, sample_weight=()):
+    """The number of samples; when the arrays disagree, tf.keras' error naming their sizes."""
+    sizes = {name: [a.shape[0] if a.ndim else 1 for a in arrays]
+             for name, arrays in (("x", x), ("y", y), ("sample_weight", sample_weight))}
+    distinct = {n for group in sizes.values() for n in group}
+    if len(distinct) > 1:
+        lines = [f"  {name} sizes: {', '.join(map(str, group))}"
+                 for name, group in sizes.items() if group]
+        raise ValueError("Data cardinality is ambiguous:\n" + "\n".join(lines) +
+                         "\nMake sure all arrays contain the same number of samples.")
+    return distinct.pop() if distinct else 0
+
+
 def class_weights_to_sample_weights(y, class_weight):
     """Per-sample weights from ``{class: weight}`` (labels as ints or one-hot rows)."""
     y = np.asarray(y)
@@ -104,11 +117,11 @@ class DataHandler:
         self.x = data_adapter.flatten_inputs(x, names)
         ys, self.y_structure = flat_targets(y, model._output_names_for_targets(y))
         self.y = [data_adapter.to_array(a, "y") for a in ys]
-        n = data_adapter.num_samples(self.x + self.y)
+        n = cardinality(self.x, self.y)
         if n == 0:
             raise ValueError("Expected input data to be non-empty: `x` has 0 samples.")
         self.sw = self._sample_weights(sample_weight, class_weight, n)
-        data_adapter.num_samples(self.x + self.y + self.sw)
+        cardinality(self.x, self.y, self.sw)
         self.num_samples = n
         self.shuffle = shuffle
         full = math.ceil(n / batch_size)
@@ -212,7 +225,7 @@ class DataHandler:
             xs = data_adapter.flatten_inputs(x, model._input_names_for_data(x))
             ys, self.y_structure = flat_targets(y, model._output_names_for_targets(y))
             ys = [data_adapter.to_array(a, "y") for a in ys]
-            n = data_adapter.num_samples(xs + ys)
+            n = cardinality(xs, ys)
             sws = self._generator_weights(sw, ys, n)
             yield xs, ys, sws
         if hasattr(source, "on_epoch_end"):

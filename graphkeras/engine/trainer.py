@@ -206,7 +206,7 @@ class Trainer:
     def _prepare_for_data(self, x):
         """Build a model that has no input shape yet from its first data."""
         if self._input_specs() is None:
-            self._build_from_data(x)
+            self._build_from_data(_peek(x) if data_adapter.is_generator_like(x) else x)
 
     def _input_names_for_data(self, x):
         specs = self._input_specs()
@@ -230,7 +230,7 @@ class Trainer:
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight,
                                                                       validation_split)
-        self._prepare_for_data(x if not data_adapter.is_generator_like(x) else _peek(x))
+        self._prepare_for_data(x)
         data = DataHandler(self, x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
                            class_weight)
         if not isinstance(callbacks, callbacks_mod.CallbackList):
@@ -284,7 +284,7 @@ class Trainer:
         if kwargs:
             raise TypeError(f"Invalid keyword arguments: {list(kwargs)}")
         verbose = 1 if verbose == "auto" else verbose
-        self._prepare_for_data(x if not data_adapter.is_generator_like(x) else _peek(x))
+        self._prepare_for_data(x)
         data = DataHandler(self, x, y, sample_weight, batch_size, steps, shuffle=False)
         if not isinstance(callbacks, callbacks_mod.CallbackList):
             callbacks = callbacks_mod.CallbackList(callbacks, add_progbar=verbose != 0, model=self,

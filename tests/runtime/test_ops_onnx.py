@@ -1011,6 +1011,7 @@ CASES = [
            "real", ("random_uniform_like",), compare_values=False),
     OpCase("normal_like", ops.normal_like, unary(params={"seed": st.sampled_from([None, 3])}),
            "real", ("random_normal_like",), compare_values=False),
+    OpCase("stop_gradient", ops.stop_gradient, unary(), "real", ("stop_gradient",), lambda x: x),
     # counter-based: the same bits on every path, so values are compared exactly
     OpCase("hash_uniform", lambda x, key: ops.hash_uniform(x, np.int64(key)),
            unary(params={"key": st.integers(0, 2**40)}), "real", ("hash_uniform",),
