@@ -363,6 +363,21 @@ class Model(Trainer, Layer):
             return cls(inputs=inputs, outputs=outputs, name=name)
         return cls(**config)
 
+    # ------------------------------------------------------------ saving
+    def save(self, filepath, overwrite=True, include_optimizer=True, save_format=None,
+             signatures=None, options=None, save_traces=True):
+        from graphkeras import saving
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                          save_format=save_format)
+
+    def save_weights(self, filepath, overwrite=True, save_format=None, options=None):
+        from graphkeras import saving
+        saving.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
+
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False, options=None):
+        from graphkeras import saving
+        return saving.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+
     def to_json(self, **kwargs):
         from graphkeras.models.serialization import model_to_dict
         return json.dumps(model_to_dict(self), **kwargs)
