@@ -151,18 +151,21 @@ class DataHandler:
             yield from self._generator_epoch()
             return
         n, bs = self.num_samples, self.batch_size
-        order = None
+        order = chunks = None
         if self.shuffle is True or self.shuffle == "True":
             order = backend.rng().permutation(n)
         elif self.shuffle == "batch":
+            # whole batches (the partial one included) in a random order, as tf.keras
             starts = backend.rng().permutation(math.ceil(n / bs)) * bs
-            order = np.concatenate([np.arange(s, min(s + bs, n)) for s in starts])
+            chunks = [np.arange(s, min(s + bs, n)) for s in starts]
         arrays = self.x + self.y + self.sw
         nx, ny = len(self.x), len(self.y)
         for _ in range(self.steps):
             lo = self._cursor
             hi = min(lo + bs, n)
-            if order is None:
+            if chunks is not None:
+                batch = [a[chunks[lo // bs]] for a in arrays]
+            elif order is None:
                 batch = [a[lo:hi] for a in arrays]
             else:
                 index = order[lo:hi]
@@ -192,6 +195,8 @@ class DataHandler:
                 lo = step * bs
                 batch = [a[lo:lo + bs] for a in arrays]
                 yield 1, (batch[:nx], batch[nx:nx + ny], batch[nx + ny:])
+            # a steps_per_epoch shorter than the data: the next epoch goes on from here
+            self._cursor = self.steps * bs % self.num_samples
             return
         pending = []
         for batch in self.epoch():
