@@ -504,3 +504,70 @@ def test_exports():
         assert isinstance(getattr(gk.callbacks, name), type)
     assert not hasattr(gk.callbacks, "RemoteMonitor")
     assert math.isinf(gk.callbacks.ModelCheckpoint("x.h5").best)
+
+
+# ------------------------------------------------------------------ real loops
+class _Recorder(gk.callbacks.Callback):
+    """Records hooks like make_callback_fixtures.py's "rec" callback."""
+
+    def __init__(self, calls, tag="rec"):
+        super().__init__()
+        self.calls, self.tag = calls, tag
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.calls.append((self.tag, "set_model", None, None))
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.calls.append((self.tag, "set_params", None, sorted(params)))
+
+
+def _hook(name):
+    def record(self, *args, **kwargs):
+        # epoch/batch hooks get (index, logs); the others get (logs)
+        index = args[0] if args and isinstance(args[0], int) else None
+        logs = kwargs.get("logs", args[-1] if args and not isinstance(args[-1], int) else None)
+        self.calls.append((self.tag, name, index, sorted(logs or {})))
+    return record
+
+
+for _name in ["on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin",
+              "on_predict_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+              "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+              "on_predict_batch_begin", "on_predict_batch_end"]:
+    setattr(_Recorder, _name, _hook(_name))
+
+
+class _Alias(gk.callbacks.Callback):
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    def on_batch_begin(self, batch, logs=None):
+        self.calls.append(("alias", "on_batch_begin", batch, sorted(logs or {})))
+
+    def on_batch_end(self, batch, logs=None):
+        self.calls.append(("alias", "on_batch_end", batch, sorted(logs or {})))
+
+
+def _real_model():
+    model = gk.Sequential([gk.layers.Dense(2, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    return model
+
+
+def test_real_fit_evaluate_predict_call_hooks_in_tf_keras_order():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 3), dtype=np.float32), rng.random((8, 2), dtype=np.float32)
+    model = _real_model()
+    calls = []
+    model.fit(x, y, epochs=2, batch_size=4, validation_data=(x, y), verbose=0,
+              callbacks=[_Recorder(calls), _Alias(calls)])
+    assert calls == TF_FIT_ORDER
+    calls.clear()
+    model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[_Recorder(calls)])
+    assert calls == TF_EVALUATE_ORDER
+    calls.clear()
+    model.predict(x, batch_size=4, verbose=0, callbacks=[_Recorder(calls)])
+    assert calls == TF_PREDICT_ORDER

@@ -287,7 +287,6 @@ class Model(Trainer, Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 max_queue_size=10, workers=1, use_multiprocessing=False):
-        from graphkeras.utils.progbar import Progbar
         if x is None:
             raise ValueError("Unexpected value for `x`: None. Pass the data to predict on.")
         verbose = 1 if verbose == "auto" else verbose
@@ -304,18 +303,21 @@ class Model(Trainer, Layer):
                 raise ValueError("Expected input data to be non-empty: `x` has 0 samples.")
             batches = data_adapter.array_batches(arrays, batch_size, steps)
             total = -(-n // batch_size) if steps is None else min(steps, -(-n // batch_size))
+        from graphkeras import callbacks as callbacks_mod
         fn = self.make_predict_function()
-        bar = Progbar(total, verbose=verbose, unit_name="step") if verbose else None
+        if not isinstance(callbacks, callbacks_mod.CallbackList):
+            callbacks = callbacks_mod.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                                   verbose=verbose, epochs=1, steps=total)
+        callbacks.on_predict_begin()
         chunks = []
         for step, arrays in enumerate(batches):
+            callbacks.on_predict_batch_begin(step)
             chunks.append(fn(arrays))
-            if bar is not None:
-                bar.update(step + 1)
+            callbacks.on_predict_batch_end(step, {"outputs": self._pack_outputs(chunks[-1])})
         if not chunks:
             raise ValueError("Unexpected result of `predict_function` (Empty batch_outputs): the "
                              "data produced no batches. Pass non-empty data.")
-        if bar is not None:
-            bar.finish()
+        callbacks.on_predict_end()
         outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(chunks[0]))]
         return self._pack_outputs(outs)
 
