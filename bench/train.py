@@ -10,8 +10,8 @@ Workloads (issue 4):
 
 Measured in one run, per workload:
   fit step   time per batch inside `fit` (epochs after the first, verbose=0)
-  raw        `session.run` of the same exported train-step graph, state fed back as
-             numpy arrays (what a user of train_step.onnx does), same batches
+  raw        the same exported train-step graph in a plain InferenceSession, state kept
+             as OrtValues and fed back (`run_with_ort_values`), same batches
   GEMM limit the step's matrix products (forward and backward, convolutions as
              im2col products) timed as numpy matmuls at the step's own shapes
   first step trace + lower + session creation + one step, on a fresh model
@@ -107,10 +107,14 @@ def fit_step_time(model, x, y, batch, epochs=4):
 
 
 def raw_step_time(model, x, y, batch, repeats=3):
+    """The same graph in a plain InferenceSession, state kept as OrtValues and fed
+    back with ``run_with_ort_values`` (the fastest plain-API loop)."""
     graph, state = step_onnx(model)
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs() if i.name not in state]
     outputs = [o.name for o in session.get_outputs()]
+    state = {k: ort.OrtValue.ortvalue_from_numpy(np.asarray(v)) for k, v in state.items()}
+    feedback = {f"{k}/new": k for k in state}
     y = np.asarray(y) if y.dtype != np.float64 else y.astype(np.float32)
     steps = len(x) // batch
     best = float("inf")
@@ -118,11 +122,13 @@ def raw_step_time(model, x, y, batch, repeats=3):
         t0 = time.perf_counter()
         for i in range(steps):
             sl = slice(i * batch, (i + 1) * batch)
-            result = dict(zip(outputs, session.run(None, {names[0]: x[sl], names[1]: y[sl], **state})))
-            for key in state:
-                new = result.get(f"{key}/new")
-                if new is not None:
-                    state[key] = new
+            feeds = {names[0]: ort.OrtValue.ortvalue_from_numpy(x[sl]),
+                     names[1]: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(y[sl])), **state}
+            result = session.run_with_ort_values(outputs, feeds)
+            for name, value in zip(outputs, result):
+                key = feedback.get(name)
+                if key is not None:
+                    state[key] = value
         best = min(best, (time.perf_counter() - t0) / steps)
     return best
 
