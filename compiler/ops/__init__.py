@@ -30,8 +30,9 @@ from graphkeras.compiler.ops.reduce import argmax, argmin, max, mean, min, prod,
 from graphkeras.compiler.ops.shape import (  # noqa: E402,F401
     broadcast_to, concat, concatenate, expand_dims, flatten_batch, getitem, one_hot, pad, repeat,
     reshape, shape, slice_axes, split, squeeze, stack, take, tile, transpose)
-from graphkeras.compiler.ops.nn import (  # noqa: E402,F401
-    average_pool, conv, conv_transpose, log_softmax, matmul, max_pool, resize_bilinear, softmax)
+from graphkeras.compiler.ops.nn import log_softmax, matmul, resize_bilinear, softmax  # noqa: E402,F401
+from graphkeras.compiler.ops.conv import conv, conv_transpose  # noqa: E402,F401
+from graphkeras.compiler.ops.pool import average_pool, max_pool  # noqa: E402,F401
 
 register_tensor_operators(globals())
 from graphkeras.compiler.ops.random import hash_uniform, normal_like, uniform_like  # noqa: E402,F401

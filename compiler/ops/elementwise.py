@@ -62,6 +62,12 @@ def _zero(t):
     return np.zeros((), t.dtype)
 
 
+def _masked(g, mask):
+    """``where(mask, g, 0)`` for a finite cotangent ``g``, as ``g * mask``: ONNX Runtime's
+    Where is several times slower than Cast + Mul on large tensors."""
+    return multiply(g, cast(mask, g.dtype))
+
+
 # name -> gradient rule (g, y, x) -> [dx]; floor/ceil/round/sign have none (piecewise constant)
 _UNARY_VJP = {
     "negative": lambda g, y, x: [negative(g)],
@@ -75,7 +81,7 @@ _UNARY_VJP = {
     "sigmoid": lambda g, y, x: [multiply(g, multiply(y, subtract(1.0, y)))],
     "erf": lambda g, y, x: [multiply(g, multiply(exp(negative(multiply(x, x))),
                                                  float(2 / np.sqrt(np.pi))))],
-    "relu": lambda g, y, x: [where(greater(y, 0.0), g, _zero(g))],
+    "relu": lambda g, y, x: [_masked(g, greater(y, 0.0))],
     "reciprocal": lambda g, y, x: [negative(multiply(g, multiply(y, y)))],
     "softplus": lambda g, y, x: [multiply(g, sigmoid(x))],
     "softsign": lambda g, y, x: [divide(g, square(add(abs(x), 1.0)))],
@@ -220,10 +226,8 @@ _BINARY_VJP = {
         multiply(g, where(greater(x, 0.0), multiply(out, log(where(greater(x, 0.0), x, 1.0))),
                           _zero(out)))],
     # ties go to x, as tf's Maximum/Minimum gradients do
-    "maximum": lambda g, out, x, y: [where(greater_equal(x, y), g, _zero(g)),
-                                     where(greater_equal(x, y), _zero(g), g)],
-    "minimum": lambda g, out, x, y: [where(less_equal(x, y), g, _zero(g)),
-                                     where(less_equal(x, y), _zero(g), g)],
+    "maximum": lambda g, out, x, y: [_masked(g, greater_equal(x, y)), _masked(g, less(x, y))],
+    "minimum": lambda g, out, x, y: [_masked(g, less_equal(x, y)), _masked(g, greater(x, y))],
 }
 BINARY_PRIMITIVES: dict[str, Primitive] = {}
 
@@ -262,7 +266,7 @@ def _where_rule(c, x, y):
 where_p = Primitive("where", _where_rule)
 where_p.def_impl(lambda c, x, y: np.where(c, x, y))
 where_p.def_onnx(lambda b, node, c, x, y: b.op("Where", [c, x, y]))
-where_p.def_vjp(lambda g, out, c, x, y: [None, where(c, g, _zero(g)), where(c, _zero(g), g)])
+where_p.def_vjp(lambda g, out, c, x, y: [None, _masked(g, c), _masked(g, logical_not(c))])
 
 
 # -------------------------------------------------------- public functions

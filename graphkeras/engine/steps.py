@@ -65,6 +65,7 @@ class CompiledStep:
         self.kind = kind
         self.eager = eager
         self.repeat = repeat
+        self.spec = spec  # data names/shapes/dtypes and target structure (saved manifests)
         trace = Trace(f"{model.name}_{kind}_step" + (f"_x{repeat}" if repeat > 1 else ""))
         with trace, training_scope(kind == "train"):
             syms = [trace.input(shape, dtype, name) for name, shape, dtype in spec.all]
@@ -178,7 +179,12 @@ def flat_targets(y, output_names):
         if unknown:
             raise ValueError(f"Found unexpected target keys {unknown}. Expected keys are the "
                              f"model's output names: {output_names}.")
-        return [y[n] for n in output_names if n in y], {n: None for n in output_names if n in y}
+        present = [n for n in output_names if n in y]
+        if len(output_names) > 1 and len(present) == len(output_names):
+            # every output has a target: a list in output order, like list targets (and the
+            # same compiled step); pack_like would read a dict back in sorted-key order
+            return [y[n] for n in output_names], [None] * len(output_names)
+        return [y[n] for n in sorted(present)], {n: None for n in present}
     if isinstance(y, (list, tuple)) and len(output_names) > 1:
         return list(y), [None] * len(y)
     return [y], None

@@ -10,13 +10,13 @@ axis of each input per sample (``batch_dot``).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from graphkeras import serialization
 from graphkeras.compiler import ops
 from graphkeras.engine.base_layer import Layer
-
-register = lambda cls: serialization.register("layer")(cls)  # noqa: E731
+from graphkeras.layers.core import register
 
 
 def _is_shape_list(input_shape):
@@ -37,6 +37,18 @@ def _all_true_like(x):
         x = ops.cast(x, "float32")
     nan = ops.isnan(x)
     return ops.logical_or(nan, ops.logical_not(nan))
+
+
+def _check_mask_list(inputs, mask, received="Received:"):
+    """tf.keras' checks that ``inputs`` and ``mask`` are lists of the same length."""
+    if not isinstance(mask, (tuple, list)):
+        raise ValueError(f"`mask` should be a list. {received} mask={mask}")
+    if not isinstance(inputs, (tuple, list)):
+        raise ValueError(f"`inputs` should be a list. Received: inputs={inputs}")
+    if len(mask) != len(inputs):
+        raise ValueError("The lists `inputs` and `mask` should have the same length. "
+                         f"Received: inputs={inputs} of length {len(inputs)}, and "
+                         f"mask={mask} of length {len(mask)}")
 
 
 class _Merge(Layer):
@@ -102,14 +114,7 @@ class _Merge(Layer):
     def compute_mask(self, inputs, mask=None):
         if mask is None:
             return None
-        if not isinstance(mask, (tuple, list)):
-            raise ValueError(f"`mask` should be a list. Received: mask={mask}")
-        if not isinstance(inputs, (tuple, list)):
-            raise ValueError(f"`inputs` should be a list. Received: inputs={inputs}")
-        if len(mask) != len(inputs):
-            raise ValueError("The lists `inputs` and `mask` should have the same length. "
-                             f"Received: inputs={inputs} of length {len(inputs)}, and "
-                             f"mask={mask} of length {len(mask)}")
+        _check_mask_list(inputs, mask)
         masks = [m for m in mask if m is not None]
         if not masks:
             return None
@@ -124,10 +129,7 @@ class Add(_Merge):
     """Sum of a list of inputs."""
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.add(out, x)
-        return out
+        return functools.reduce(ops.add, inputs)
 
 
 @register
@@ -152,10 +154,7 @@ class Multiply(_Merge):
     """Elementwise product of a list of inputs."""
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.multiply(out, x)
-        return out
+        return functools.reduce(ops.multiply, inputs)
 
 
 @register
@@ -163,9 +162,7 @@ class Average(_Merge):
     """Elementwise mean of a list of inputs."""
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.add(out, x)
+        out = functools.reduce(ops.add, inputs)
         return ops.divide(out, np.asarray(len(inputs), dtype=out.dtype))
 
 
@@ -174,10 +171,7 @@ class Maximum(_Merge):
     """Elementwise maximum of a list of inputs."""
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.maximum(out, x)
-        return out
+        return functools.reduce(ops.maximum, inputs)
 
 
 @register
@@ -185,10 +179,7 @@ class Minimum(_Merge):
     """Elementwise minimum of a list of inputs."""
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.minimum(out, x)
-        return out
+        return functools.reduce(ops.minimum, inputs)
 
 
 @register
@@ -233,14 +224,7 @@ class Concatenate(_Merge):
     def compute_mask(self, inputs, mask=None):
         if mask is None:
             return None
-        if not isinstance(mask, (tuple, list)):
-            raise ValueError(f"`mask` should be a list. Received mask={mask}")
-        if not isinstance(inputs, (tuple, list)):
-            raise ValueError(f"`inputs` should be a list. Received: inputs={inputs}")
-        if len(mask) != len(inputs):
-            raise ValueError("The lists `inputs` and `mask` should have the same length. "
-                             f"Received: inputs={inputs} of length {len(inputs)}, and "
-                             f"mask={mask} of length {len(mask)}")
+        _check_mask_list(inputs, mask, received="Received")  # tf.keras' wording here
         if all(m is None for m in mask):
             return None
         masks = []

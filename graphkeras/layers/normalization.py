@@ -7,8 +7,7 @@ from graphkeras import initializers, regularizers, serialization
 from graphkeras.compiler import ops
 from graphkeras.compiler.primitive import Tensor
 from graphkeras.engine.base_layer import InputSpec, Layer
-
-register = lambda cls: serialization.register("layer")(cls)  # noqa: E731
+from graphkeras.layers.core import register
 
 
 def _constraint_config(constraint):
@@ -69,6 +68,24 @@ def _batch_normalization(x, mean, variance, offset, scale, epsilon):
     shift = ops.negative(ops.multiply(mean, inv)) if offset is None else \
         ops.subtract(offset, ops.multiply(mean, inv))
     return ops.add(ops.multiply(x, inv), shift)
+
+
+def _moments(x, axes):
+    """Mean and (biased) variance of ``x`` over ``axes``, keeping the reduced axes."""
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    variance = ops.mean(ops.square(ops.subtract(x, mean)), axis=axes, keepdims=True)
+    return mean, variance
+
+
+def _add_gamma_beta(layer, shape):
+    """``layer.gamma`` (with ``scale``) then ``layer.beta`` (with ``center``), tf.keras'
+    weight order; None where switched off."""
+    layer.gamma = layer.add_weight("gamma", shape=shape, initializer=layer.gamma_initializer,
+                                   regularizer=layer.gamma_regularizer,
+                                   constraint=layer.gamma_constraint) if layer.scale else None
+    layer.beta = layer.add_weight("beta", shape=shape, initializer=layer.beta_initializer,
+                                  regularizer=layer.beta_regularizer,
+                                  constraint=layer.beta_constraint) if layer.center else None
 
 
 @register
@@ -145,20 +162,7 @@ class BatchNormalization(Layer):
         else:
             param_shape = tuple(axis_to_dim.get(i, 1) for i in range(rank))
         self.input_spec = InputSpec(ndim=rank, axes=axis_to_dim)
-        if self.scale:
-            self.gamma = self.add_weight("gamma", shape=param_shape,
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
-        else:
-            self.gamma = None
-        if self.center:
-            self.beta = self.add_weight("beta", shape=param_shape,
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
-        else:
-            self.beta = None
+        _add_gamma_beta(self, param_shape)
         self.moving_mean = self.add_weight("moving_mean", shape=param_shape,
                                            initializer=self.moving_mean_initializer,
                                            trainable=False)
@@ -201,9 +205,7 @@ class BatchNormalization(Layer):
             variance = self._broadcast(self.moving_variance, rank)
             return _batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
         reduction_axes = [i for i in range(rank) if i not in self.axis]
-        mean = ops.mean(inputs, axis=reduction_axes, keepdims=True)
-        variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=reduction_axes,
-                            keepdims=True)
+        mean, variance = _moments(inputs, reduction_axes)
         outputs = _batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
         param_shape = tuple(self.moving_mean.shape)
         batch_mean = ops.reshape(mean, param_shape)
@@ -265,20 +267,7 @@ class LayerNormalization(Layer):
         input_shape = tuple(input_shape)
         self.axis = _validate_axes(self.axis, input_shape)
         param_shape = tuple(input_shape[a] for a in self.axis)
-        if self.scale:
-            self.gamma = self.add_weight("gamma", shape=param_shape,
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint)
-        else:
-            self.gamma = None
-        if self.center:
-            self.beta = self.add_weight("beta", shape=param_shape,
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint)
-        else:
-            self.beta = None
+        _add_gamma_beta(self, param_shape)
         self.built = True
 
     def call(self, inputs):
@@ -296,8 +285,7 @@ class LayerNormalization(Layer):
                 return v
             return ops.reshape(v, broadcast_shape)
 
-        mean = ops.mean(inputs, axis=self.axis, keepdims=True)
-        variance = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self.axis, keepdims=True)
+        mean, variance = _moments(inputs, self.axis)
         return _batch_normalization(inputs, mean, variance, _broadcast(self.beta),
                                     _broadcast(self.gamma), self.epsilon)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from graphkeras.compiler import ops
 from graphkeras.engine.base_layer import InputSpec, Layer
-from graphkeras.layers.convolutional import (
+from graphkeras.layers.conv_utils import (
     check_window_fits, normalize_data_format, normalize_padding, normalize_tuple,
     to_channels_last, to_data_format)
 from graphkeras.layers.core import register

@@ -39,9 +39,9 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-@_register
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored if staircase)."""
+class _RateDecay(LearningRateSchedule):
+    """The arguments and config of ExponentialDecay and InverseTimeDecay, which both
+    decay by ``decay_rate`` per ``step / decay_steps`` (floored if ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = initial_learning_rate
@@ -50,16 +50,23 @@ class ExponentialDecay(LearningRateSchedule):
         self.staircase = staircase
         self.name = name
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = ops.divide(_float_step(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        return ops.multiply(float(self.initial_learning_rate), ops.power(float(self.decay_rate), p))
+        return ops.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+@_register
+class ExponentialDecay(_RateDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored if staircase)."""
+
+    def __call__(self, step):
+        p = self._progress(step)
+        return ops.multiply(float(self.initial_learning_rate), ops.power(float(self.decay_rate), p))
 
 
 @_register
@@ -124,31 +131,17 @@ class PolynomialDecay(LearningRateSchedule):
 
 
 @_register
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        p = ops.divide(_float_step(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        denom = ops.add(1.0, ops.multiply(float(self.decay_rate), p))
+        denom = ops.add(1.0, ops.multiply(float(self.decay_rate), self._progress(step)))
         return ops.divide(float(self.initial_learning_rate), denom)
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
-
-def _cosine(fraction, alpha):
-    cosine = ops.multiply(0.5, ops.add(1.0, ops.cos(ops.multiply(math.pi, fraction))))
+def _cosine(fraction, alpha, half_peak=0.5):
+    """``(1 - alpha) * half_peak * (1 + cos(pi * fraction)) + alpha``."""
+    cosine = ops.multiply(half_peak, ops.add(1.0, ops.cos(ops.multiply(math.pi, fraction))))
     return ops.add(ops.multiply(1.0 - alpha, cosine), alpha)
 
 
@@ -213,9 +206,7 @@ class CosineDecayRestarts(LearningRateSchedule):
             sum_r = ops.divide(ops.subtract(1.0, t_pow), 1.0 - t_mul)
             fraction = ops.divide(ops.subtract(fraction, sum_r), t_pow)
         m_fac = ops.power(float(self._m_mul), i_restart)
-        cosine = ops.multiply(ops.multiply(0.5, m_fac),
-                              ops.add(1.0, ops.cos(ops.multiply(math.pi, fraction))))
-        decayed = ops.add(ops.multiply(1.0 - float(self.alpha), cosine), float(self.alpha))
+        decayed = _cosine(fraction, float(self.alpha), ops.multiply(0.5, m_fac))
         return ops.multiply(float(self.initial_learning_rate), decayed)
 
     def get_config(self):

@@ -16,7 +16,8 @@ import pytest
 from graphkeras.compiler import Trace, ops
 from graphkeras.compiler.autodiff import grad
 from graphkeras.compiler.ops import elementwise as ew
-from graphkeras.compiler.ops import nn
+from graphkeras.compiler.ops.conv import conv_input_grad_p, conv_kernel_grad_p
+from graphkeras.compiler.ops.pool import max_pool_grad_p
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.lower_onnx import lower
 
@@ -133,12 +134,12 @@ CASES = [
              [(2, 4, 2), (2, 3, 2)]),
     # the gradient primitives, differentiated again
     GradCase("conv_input_grad",
-             lambda g, w: nn.conv_input_grad_p.bind(g, w, input_spatial=(8, 6), strides=(2, 1),
+             lambda g, w: conv_input_grad_p.bind(g, w, input_spatial=(8, 6), strides=(2, 1),
                                                     dilations=(1, 2), pads=((1, 1), (2, 0)),
                                                     groups=2),
              [(2, 5, 6, 4), (2, 2, 2, 4)]),
     GradCase("conv_kernel_grad",
-             lambda x, g: nn.conv_kernel_grad_p.bind(x, g, kernel=(2, 2), strides=(2, 1),
+             lambda x, g: conv_kernel_grad_p.bind(x, g, kernel=(2, 2), strides=(2, 1),
                                                      dilations=(1, 2), pads=((1, 1), (2, 0)),
                                                      groups=2),
              [(2, 8, 6, 4), (2, 5, 6, 4)]),
@@ -235,8 +236,8 @@ def test_missing_rule_is_a_clear_error():
     with trace:
         g = trace.input((1, 2, 2, 1), "float32", "g")
         x = trace.input((1, 4, 4, 1), "float32", "x")
-        y = ops.sum(nn.max_pool_grad_p.bind(g, x, pool=(2, 2), strides=(2, 2), padding="valid"))
-    assert nn.max_pool_grad_p.vjp is None
+        y = ops.sum(max_pool_grad_p.bind(g, x, pool=(2, 2), strides=(2, 2), padding="valid"))
+    assert max_pool_grad_p.vjp is None
     with pytest.raises(GradientError, match="max_pool_grad"):
         grad(y, [g])
 

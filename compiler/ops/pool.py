@@ -1,0 +1,213 @@
+"""Pooling primitives: max and average pooling, and max_pool_grad (the gradient of
+max pooling). Channels-last, as the convolutions in ``conv.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from graphkeras.compiler.ir import AVal
+from graphkeras.compiler.primitive import Primitive
+from graphkeras.compiler.ops._rules import same_dtype
+from graphkeras.compiler.ops._window import (
+    _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding, _to_channels_first,
+    _to_channels_last, _tuple, _window_out)
+from graphkeras.compiler.ops.conv import conv_input_grad_p
+
+
+# ------------------------------------------------------------------ pooling
+def _pool_rule(x, pool, strides, padding):
+    spatial = tuple(_window_out(n, k, s, 1, p) for n, k, s, p in
+                    zip(x.shape[1:-1], pool, strides, _axis_paddings(padding, len(pool))))
+    return AVal((x.shape[0],) + spatial + (x.shape[-1],), x.dtype)
+
+
+def _pool_windows(x, pool, strides, padding, fill):
+    nd = x.ndim - 2
+    pads = _explicit_pads(x.shape[1:-1], pool, strides, (1,) * nd, padding)
+    xp = np.pad(x, [(0, 0)] + list(pads) + [(0, 0)], constant_values=fill)
+    win = sliding_window_view(xp, pool, axis=tuple(range(1, nd + 1)))
+    index = (slice(None),) + tuple(slice(None, None, s) for s in strides)
+    return win[index], tuple(range(-nd, 0))
+
+
+max_pool_p = Primitive("max_pool", _pool_rule)
+
+
+@max_pool_p.def_impl
+def _(x, pool, strides, padding):
+    win, axes = _pool_windows(x, pool, strides, padding, -np.inf)
+    return win.max(axis=axes).astype(x.dtype)
+
+
+avg_pool_p = Primitive("avg_pool", _pool_rule)
+
+
+@avg_pool_p.def_impl
+def _(x, pool, strides, padding):
+    win, axes = _pool_windows(x, pool, strides, padding, 0)
+    ones = np.ones((1,) + x.shape[1:-1] + (1,), dtype=x.dtype)
+    count, _ = _pool_windows(ones, pool, strides, padding, 0)
+    return (win.sum(axis=axes) / count.sum(axis=axes)).astype(x.dtype)
+
+
+def _pool_onnx(op_type):
+    def lower(b, node, x):
+        a = node.attrs
+        nd = len(node.inputs[0].shape) - 2
+        pads = _onnx_pads(b, node, node.inputs[0].shape[1:-1], a["pool"], a["strides"], (1,) * nd,
+                          a["padding"])
+        y = b.op(op_type, [_to_channels_first(b, x, nd)], kernel_shape=list(a["pool"]),
+                 strides=list(a["strides"]), **pads)
+        return _to_channels_last(b, y, nd)
+    return lower
+
+
+max_pool_p.def_onnx(_pool_onnx("MaxPool"))
+avg_pool_p.def_onnx(_pool_onnx("AveragePool"))  # count_include_pad=0, as TensorFlow
+
+
+@max_pool_p.def_vjp
+def _(g, y, x, pool, strides, padding):
+    """Forward: y[o] = max of x over window o (padding never wins).
+    Backward: each g[o] goes to the (first) position of its window's max; overlapping
+    windows add up (max_pool_grad)."""
+    return [max_pool_grad_p.bind(g, x, pool=pool, strides=strides, padding=padding)]
+
+
+@avg_pool_p.def_vjp
+def _(g, y, x, pool, strides, padding):
+    """Forward: y[o] = sum of x over window o / count[o] (count excludes padding, as TF).
+    Backward: dx = g / count spread back over each window: a depthwise transposed
+    convolution with a ones kernel (conv_input_grad, groups = channels)."""
+    from graphkeras.compiler.ops.elementwise import divide
+    nd = len(x.shape) - 2
+    spatial = _known_spatial(x, "avg_pool")
+    channels = x.shape[-1]
+    if channels is None:
+        raise ValueError("The gradient of 'avg_pool' needs a known number of channels; received "
+                         f"input shape {tuple(x.shape)}.")
+    dtype = np.dtype(g.dtype)
+    count, axes = _pool_windows(np.ones((1,) + spatial + (1,), dtype), pool, strides, padding, 0)
+    count = count.sum(axis=axes).astype(dtype)  # (1, *out, 1)
+    ones = np.ones(tuple(pool) + (1, channels), dtype)
+    pads = tuple(_explicit_pads(spatial, pool, strides, (1,) * nd, padding))
+    return [conv_input_grad_p.bind(divide(g, count), ones, input_spatial=spatial, strides=strides,
+                                   dilations=(1,) * nd, pads=pads, groups=channels)]
+
+
+# max_pool_grad(g, x): adds each g[o] at the first maximum of x's window o (as TF's
+# MaxPoolGrad), -> x's shape. ONNX: MaxPool's Indices output (row-major flat positions in the
+# unpadded input; reduced modulo the spatial size, so per (batch, channel) plane) and a
+# ScatterElements(reduction="add") into zeros, which sums overlapping windows.
+max_pool_grad_p = Primitive("max_pool_grad", lambda g, x, pool, strides, padding:
+                            AVal(x.shape, same_dtype(g, x)))
+
+
+@max_pool_grad_p.def_impl
+def _(g, x, pool, strides, padding):
+    nd = x.ndim - 2
+    spatial = x.shape[1:-1]
+    pads = _explicit_pads(spatial, pool, strides, (1,) * nd, padding)
+    win, _ = _pool_windows(x, pool, strides, padding, -np.inf)  # N, *out, C, *pool
+    first = win.reshape(win.shape[:nd + 2] + (-1,)).argmax(axis=-1)  # row-major: first max
+    offsets = np.unravel_index(first, tuple(pool))
+    rank = x.ndim
+    index = [np.arange(x.shape[0]).reshape((-1,) + (1,) * (rank - 1))]
+    for i in range(nd):
+        rows = np.arange(g.shape[i + 1]).reshape((1,) * (i + 1) + (-1,) + (1,) * (rank - i - 2))
+        index.append(rows * strides[i] + offsets[i])
+    index.append(np.arange(x.shape[-1]))
+    padded = np.zeros((x.shape[0],) + tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))
+                      + (x.shape[-1],), dtype=np.result_type(g, x))
+    np.add.at(padded, tuple(index), g)
+    crop = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, pads))
+    return padded[crop]
+
+
+def _max_pool_grad_tiles(b, node, g, x):
+    """Non-overlapping windows (strides == pool, valid padding, known sizes, 1-D or 2-D):
+    view x as tiles (N, o1, p1, o2, p2, C) with a free reshape, find each tile's first
+    maximum in row-major order with ArgMax along one window axis at a time, and put g
+    there. No transposes and no scatter: a few dense passes, far faster on ONNX
+    Runtime than MaxPool indices + ScatterElements."""
+    a = node.attrs
+    pool = list(a["pool"])
+    nd = len(pool)
+    shape = node.inputs[1].shape
+    out = [n // p for n, p in zip(shape[1:-1], pool)]
+    c = shape[-1]
+    used = [o * p for o, p in zip(out, pool)]
+    if used != list(shape[1:-1]):  # rows/columns no window reads get no gradient
+        x = b.op("Slice", [x, b.ints([0] * nd), b.ints(used), b.ints(range(1, nd + 1))])
+    tiled = []
+    for o, p in zip(out, pool):
+        tiled += [o, p]
+    xt = b.op("Reshape", [x, b.ints([-1] + tiled + [c])])
+    window_axes = [2 + 2 * i for i in range(nd)]
+    last = window_axes[-1]
+    arg_last = b.op("ArgMax", [xt], axis=last, keepdims=1, select_last_index=0)
+    if nd == 1:
+        picks = [arg_last]
+    else:  # the first row holding the tile's maximum, then that row's first maximum
+        first = window_axes[0]
+        row_max = b.reduce("ReduceMax", xt, [last], keepdims=True)
+        arg_first = b.op("ArgMax", [row_max], axis=first, keepdims=1, select_last_index=0)
+        picks = [arg_first, b.op("GatherElements", [arg_last, arg_first], axis=first)]
+    hit = None
+    for axis, pick, p in zip(window_axes, picks, pool):
+        iota_shape = [1] * (2 + 2 * nd)
+        iota_shape[axis] = p
+        iota = b.const(np.arange(p, dtype=np.int64).reshape(iota_shape))
+        same = b.op("Equal", [pick, iota])
+        hit = same if hit is None else b.op("And", [hit, same])
+    g_shape = []
+    for o in out:
+        g_shape += [o, 1]
+    gt = b.op("Reshape", [g, b.ints([-1] + g_shape + [c])])
+    dx = b.op("Mul", [b.cast(hit, node.inputs[0].dtype), gt])  # Where is far slower in ORT
+    dx = b.op("Reshape", [dx, b.ints([-1] + used + [c])])
+    if used != list(shape[1:-1]):
+        tail = [n - u for n, u in zip(shape[1:-1], used)]
+        dx = b.op("Pad", [dx, b.ints([0] * (nd + 2) + [0] + tail + [0])])
+    return dx
+
+
+@max_pool_grad_p.def_onnx
+def _(b, node, g, x):
+    a = node.attrs
+    nd = len(node.inputs[1].shape) - 2
+    spatial = node.inputs[1].shape[1:-1]
+    if a["padding"] == "valid" and list(a["strides"]) == list(a["pool"]) and nd <= 2 and \
+            all(n is not None for n in node.inputs[1].shape[1:]):
+        return _max_pool_grad_tiles(b, node, g, x)
+    pads = _onnx_pads(b, node, spatial, a["pool"], a["strides"], (1,) * nd, a["padding"])
+    xc = _to_channels_first(b, x, nd)
+    _, indices = b.op("MaxPool", [xc], n_out=2, kernel_shape=list(a["pool"]),
+                      strides=list(a["strides"]), **pads)
+    if any(n is None for n in spatial):
+        plane = b.op("ReduceProd", [b.op("Shape", [xc], start=2)], keepdims=1)
+    else:
+        plane = b.ints([int(np.prod(spatial))])
+    # the indices count whole (N, C) planes too: keep the position within the plane
+    indices = b.op("Mod", [b.op("Reshape", [indices, b.ints([0, 0, -1])]), plane])
+    updates = b.op("Reshape", [_to_channels_first(b, g, nd), b.ints([0, 0, -1])])
+    flat = b.op("Reshape", [xc, b.ints([0, 0, -1])])
+    zeros = b.op("Expand", [b.const(np.zeros((), node.inputs[0].dtype)), b.op("Shape", [flat])])
+    dx = b.op("ScatterElements", [zeros, indices, updates], axis=2, reduction="add")
+    dx = b.op("Reshape", [dx, b.op("Shape", [xc])])
+    return _to_channels_last(b, dx, nd)
+
+
+def max_pool(x, pool_size, strides=None, padding="valid"):
+    nd = len(x.shape) - 2
+    pool = _tuple(pool_size, nd)
+    return max_pool_p.bind(x, pool=pool, strides=pool if strides is None else _tuple(strides, nd),
+                           padding=_padding(padding))
+
+
+def average_pool(x, pool_size, strides=None, padding="valid"):
+    nd = len(x.shape) - 2
+    pool = _tuple(pool_size, nd)
+    return avg_pool_p.bind(x, pool=pool, strides=pool if strides is None else _tuple(strides, nd),
+                           padding=_padding(padding))
