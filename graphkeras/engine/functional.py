@@ -159,7 +159,7 @@ class Functional(Model):
         for layer in self._layers:
             kept = [n for n in layer._inbound_nodes if id(n) in self._node_ids]
             for i, n in enumerate(kept):
-                index[id(n)] = i
+                index[id(n)] = _first_node_index(layer) + i
         return index
 
     def get_config(self):
@@ -297,7 +297,8 @@ def reconstruct_from_config(config, custom_objects=None):
                 called = _process_node(layer, nodes[0], outputs_of)
                 if called is None:
                     break
-                index = sum(1 for k in outputs_of if k[0] == layer.name)
+                index = _first_node_index(layer) + \
+                    sum(1 for k in outputs_of if k[0] == layer.name)
                 outputs_of[(layer.name, index)] = flatten(called)
                 nodes.pop(0)
                 progress = True
@@ -321,6 +322,14 @@ def reconstruct_from_config(config, custom_objects=None):
     if isinstance(outputs, list) and len(outputs) == 1:
         outputs = outputs[0]
     return inputs, outputs, config.get("name")
+
+
+def _first_node_index(layer):
+    """tf.keras numbers the nodes of a nested model that has its own Input from 1 (its
+    node 0 is the one inside it), in configs it writes and reads."""
+    layers = getattr(layer, "_layers", None)
+    return 1 if isinstance(layer, Functional) and layers and isinstance(layers[0], InputLayer) \
+        else 0
 
 
 def _is_ref(x):

@@ -13,7 +13,7 @@ import numpy as np
 from graphkeras import backend
 from graphkeras.compiler.primitive import Tensor, Trace, current_trace
 from graphkeras.engine import data_adapter
-from graphkeras.engine.base_layer import Layer, training_scope
+from graphkeras.engine.base_layer import Layer, call_context_training, training_scope
 from graphkeras.engine.compiled import CompiledGraph
 from graphkeras.engine.keras_tensor import KerasTensor, flatten, pack_like
 from graphkeras.engine.trainer import Trainer
@@ -119,6 +119,8 @@ class Model(Trainer, Layer):
         flat = flatten(inputs)
         symbolic = any(isinstance(t, (KerasTensor, Tensor)) for t in flat) or current_trace()
         training = kwargs.get("training")
+        if training is None:  # a nested model runs in its caller's mode, as in tf.keras
+            training = call_context_training()
         if symbolic or self.run_eagerly or training:
             if not any(isinstance(t, KerasTensor) for t in flat):
                 self._record_spec(inputs)

@@ -7,6 +7,17 @@ import os
 import shutil
 import tempfile
 
+_UMASK = os.umask(0)  # read once (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
+
+def _default_mode(path: str, directory: bool) -> int:
+    """The previous file's permissions, or what a plain ``open``/``mkdir`` would give
+    (mkstemp/mkdtemp create 0600/0700)."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    return (0o777 if directory else 0o666) & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(path: str, directory: bool = False):
@@ -20,11 +31,13 @@ def atomic_path(path: str, directory: bool = False):
     else:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=parent)
         os.close(fd)
+    mode = _default_mode(path, directory)
     try:
         yield tmp
         if not directory:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         if directory and os.path.isdir(path):
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             os.rmdir(old)

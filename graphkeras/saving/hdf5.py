@@ -1,0 +1,450 @@
+"""tf.keras 2.x's HDF5 format, both ways.
+
+A full-model file holds, as tf.keras writes it:
+
+* root attributes ``backend``, ``keras_version`` (strings), ``model_config`` (the model's
+  JSON, layers in tf.keras' legacy entry form) and, for a compiled model saved with its
+  optimizer, ``training_config`` (JSON, see :mod:`.training_config`);
+* group ``model_weights``: attributes ``backend``, ``keras_version``, ``layer_names``;
+  one group per layer of ``model.layers`` with attribute ``weight_names`` and one
+  dataset per weight at its name (``dense/kernel:0``), plus ``top_level_model_weights``;
+* group ``optimizer_weights``: attribute ``weight_names`` and one dataset per optimizer
+  variable (``iteration:0``, ``Adam/m/dense/kernel:0`` ...).
+
+A weights-only file (``save_weights``) is the ``model_weights`` group at the root.
+String-list attributes longer than HDF5's 64 KiB header limit are split into
+``name0``, ``name1`` ... as tf.keras splits them.
+
+Loading builds the model from the JSON (classes by registered name or
+``custom_objects``, never code from the file), checks every layer's weight count and
+shapes before anything is assigned, then compiles from ``training_config`` and restores
+the optimizer state, so ``fit`` continues where the saved run stopped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from graphkeras.saving.atomic import atomic_path
+from graphkeras.saving.training_config import (compile_from_training_config, optimizer_state,
+                                               restore_optimizer_state, training_config)
+
+logger = logging.getLogger(__name__)
+
+HDF5_OBJECT_HEADER_LIMIT = 64512
+BACKEND = "tensorflow"
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is a dependency
+        raise ImportError("Saving and loading .h5 files needs h5py: `pip install h5py`.") from None
+    return h5py
+
+
+def _keras_version():
+    from graphkeras.models.serialization import KERAS_VERSION
+    return KERAS_VERSION
+
+
+# ---------------------------------------------------------------- model config
+def _check_graph_model(model):
+    from graphkeras.engine.functional import Functional
+    if isinstance(model, Functional) or getattr(model, "_replay", None) is not None:
+        return
+    raise ValueError(
+        "Saving the model to HDF5 format requires the model to be a Functional model or a "
+        f"Sequential model. {type(model).__name__} is a subclassed model: it is defined by the "
+        "body of a Python method, which the .h5 format (tf.keras' layout) cannot hold. Save it "
+        "in graphkeras' native format instead, `model.save('my_model.keras')`, which keeps the "
+        "traced graph so it reloads even without its Python class; or save only its weights "
+        "with `model.save_weights('my_weights.h5')`.")
+
+
+def h5_model_config(model) -> dict:
+    """The ``model_config`` tf.keras writes: ``{"class_name", "config"}`` with the
+    layers as legacy entries (no ``module``/``registered_name``/``build_config``)."""
+    from graphkeras.models.serialization import model_to_dict
+    full = model_to_dict(model)
+    return {"class_name": full["class_name"], "config": _legacy_layers(full["config"])}
+
+
+def _legacy_layers(config):
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        return config
+    config = dict(config)
+    layers = []
+    for entry in config["layers"]:
+        if isinstance(entry, dict) and "class_name" in entry:
+            entry = dict(entry)
+            registered = entry.pop("registered_name", None)
+            entry.pop("module", None)
+            entry.pop("build_config", None)
+            if registered:
+                entry["class_name"] = registered
+            entry["config"] = _legacy_layers(entry.get("config"))
+        layers.append(entry)
+    config["layers"] = layers
+    return config
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if hasattr(obj, "as_list"):
+        return obj.as_list()
+    if isinstance(obj, type):
+        return obj.__name__
+    raise TypeError(f"Not JSON serializable: {obj!r}")
+
+
+def _dumps(value) -> bytes:
+    return json.dumps(value, default=_json_default).encode("utf8")
+
+
+# ---------------------------------------------------------------- attributes
+def save_attributes(group, name, data):
+    """A list of strings as attribute ``name``, split into ``name0``, ``name1`` ... when
+    it would not fit in an HDF5 object header (as tf.keras splits it)."""
+    data = [d.encode("utf8") if isinstance(d, str) else d for d in data]
+    too_long = [d for d in data if len(d) > HDF5_OBJECT_HEADER_LIMIT]
+    if too_long:
+        raise RuntimeError("The following attributes cannot be saved to HDF5 file because they "
+                           f"are larger than {HDF5_OBJECT_HEADER_LIMIT} bytes: {too_long[:3]}")
+    data_npy = np.asarray(data)
+    n_chunks = 1
+    chunks = np.array_split(data_npy, n_chunks)
+    while any(c.nbytes > HDF5_OBJECT_HEADER_LIMIT for c in chunks):
+        n_chunks += 1
+        chunks = np.array_split(data_npy, n_chunks)
+    if n_chunks > 1:
+        for i, chunk in enumerate(chunks):
+            group.attrs[f"{name}{i}"] = chunk
+    else:
+        group.attrs[name] = data if data else np.asarray([], dtype=np.float64)
+
+
+def load_attributes(group, name) -> list[str]:
+    """The string list ``save_attributes`` wrote (whole or in chunks)."""
+    if name in group.attrs:
+        raw = [group.attrs[name]]
+    else:
+        raw, i = [], 0
+        while f"{name}{i}" in group.attrs:
+            raw.append(group.attrs[f"{name}{i}"])
+            i += 1
+    out = []
+    for chunk in raw:
+        values = [chunk] if np.ndim(chunk) == 0 else list(chunk)
+        for v in values:
+            if isinstance(v, (bytes, np.bytes_)):
+                out.append(bytes(v).decode("utf8"))
+            elif isinstance(v, str):
+                out.append(v)
+            else:
+                raise ValueError(f"Attribute {name!r} of {group.name!r} should hold strings; "
+                                 f"found {type(v).__name__}.")
+    return out
+
+
+def _attr_str(value, what) -> str:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf8")
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"The {what} attribute of the file should be a JSON string; found "
+                     f"{type(value).__name__}.")
+
+
+# ---------------------------------------------------------------- weights: writing
+def _legacy_weights(layer):
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def _own_weights(model):
+    return list(model._trainable_weights) + list(model._non_trainable_weights)
+
+
+def _write_weight_group(group, weights):
+    save_attributes(group, "weight_names", [w.name for w in weights])
+    for w in weights:
+        value = np.asarray(w.numpy())
+        group.create_dataset(w.name, data=value)
+
+
+def save_weights_to_group(group, model):
+    """``model``'s weights into ``group`` in tf.keras' layout."""
+    layers = model.layers
+    save_attributes(group, "layer_names", [layer.name for layer in layers])
+    group.attrs["backend"] = BACKEND.encode("utf8")
+    group.attrs["keras_version"] = _keras_version().encode("utf8")
+    for layer in layers:
+        _write_weight_group(group.create_group(layer.name), _legacy_weights(layer))
+    _write_weight_group(group.create_group("top_level_model_weights"), _own_weights(model))
+
+
+def _write_optimizer_group(group, named_arrays):
+    save_attributes(group, "weight_names", [n for n, _ in named_arrays])
+    for name, value in named_arrays:
+        group.create_dataset(name, data=np.asarray(value))
+
+
+def save_model(model, filepath, include_optimizer=True):
+    """``model`` (Functional or Sequential) as a tf.keras .h5 file at ``filepath``."""
+    h5py = _h5py()
+    _check_graph_model(model)
+    model_config = _dumps(h5_model_config(model))
+    config = training_config(model) if include_optimizer else None
+    opt_state = optimizer_state(model) if config is not None else None
+    if config is not None and isinstance(model.optimizer, (list, tuple)):
+        opt_state = None  # tf.keras has no layout for several optimizers
+    with atomic_path(filepath) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["backend"] = BACKEND
+            f.attrs["keras_version"] = _keras_version()
+            f.attrs["model_config"] = model_config
+            if config is not None:
+                f.attrs["training_config"] = _dumps(config)
+            save_weights_to_group(f.create_group("model_weights"), model)
+            if opt_state is not None:
+                _write_optimizer_group(f.create_group("optimizer_weights"), opt_state)
+
+
+def save_weights(model, filepath):
+    """``model``'s weights as a tf.keras .h5 weights file."""
+    h5py = _h5py()
+    with atomic_path(filepath) as tmp:
+        with h5py.File(tmp, "w") as f:
+            save_weights_to_group(f, model)
+
+
+# ---------------------------------------------------------------- weights: reading
+def _open(filepath):
+    h5py = _h5py()
+    try:
+        return h5py.File(filepath, "r")
+    except OSError as err:
+        raise OSError(f"Unable to open {filepath} as an HDF5 file: {err}") from None
+
+
+def _datasets(group, names, where):
+    out = []
+    for name in names:
+        try:
+            ds = group[name]
+        except KeyError:
+            raise ValueError(f"The file is missing the weight {name!r} listed for {where}.") \
+                from None
+        if not hasattr(ds, "shape") or not hasattr(ds, "dtype"):
+            raise ValueError(f"{name!r} of {where} is not a dataset.")
+        if ds.dtype.kind not in "fiub":
+            raise ValueError(f"Weight {name!r} of {where} has non-numeric dtype {ds.dtype}.")
+        out.append(ds)
+    return out
+
+
+def _group(f, name):
+    try:
+        group = f[name]
+    except KeyError:
+        raise ValueError(f"The file lists layer {name!r} but has no group for it.") from None
+    if not hasattr(group, "attrs") or hasattr(group, "shape"):
+        raise ValueError(f"{name!r} in the file is not a group.")
+    return group
+
+
+def _read(ds):
+    return np.asarray(ds[()])
+
+
+def _assign_all(plan):
+    values = [(var, _read(ds)) for var, ds in plan]
+    for var, value in values:
+        var.assign(value.astype(var.dtype, copy=False) if value.dtype != np.dtype(var.dtype)
+                   else value)
+
+
+def _top_level_plan(f, model, skip_mismatch=False):
+    if "top_level_model_weights" not in f:
+        return []
+    group = _group(f, "top_level_model_weights")
+    names = load_attributes(group, "weight_names")
+    symbolic = _own_weights(model)
+    if len(names) != len(symbolic):
+        msg = ("Weight count mismatch for top-level weights when loading weights from file. "
+               f"Model expects {len(symbolic)} top-level weight(s). Received {len(names)} saved "
+               "top-level weight(s)")
+        if skip_mismatch:
+            logger.warning("Skipping loading top-level weights for model due to mismatch in "
+                           f"number of weights. Model expects {len(symbolic)} top-level "
+                           f"weight(s). Received {len(names)} saved top-level weight(s)")
+            return []
+        raise ValueError(msg)
+    datasets = _datasets(group, names, "the top-level weights")
+    plan = []
+    for var, ds in zip(symbolic, datasets):
+        if tuple(var.shape) != tuple(ds.shape):
+            if skip_mismatch:
+                logger.warning("Skipping loading top-level weight for model due to mismatch in "
+                               f"shape for weight {var.name}. Weight expects shape "
+                               f"{tuple(var.shape)}. Received saved weight with shape "
+                               f"{tuple(ds.shape)}")
+                continue
+            raise ValueError(f"Shape mismatch in model for top-level weight {var.name}. Weight "
+                             f"expects shape {tuple(var.shape)}. Received saved weight with "
+                             f"shape {tuple(ds.shape)}")
+        plan.append((var, ds))
+    return plan
+
+
+def load_weights_from_group(f, model):
+    """tf.keras' topological loading: the i-th layer with weights in the file goes to the
+    i-th layer with weights in ``model``. Everything is checked before anything is set."""
+    layer_names = load_attributes(f, "layer_names")
+    filtered_layers = [layer for layer in model.layers if _legacy_weights(layer)]
+    saved = []
+    for name in layer_names:
+        group = _group(f, name)
+        weight_names = load_attributes(group, "weight_names")
+        if weight_names:
+            saved.append((name, group, weight_names))
+    if len(saved) != len(filtered_layers):
+        raise ValueError("Layer count mismatch when loading weights from file. Model expected "
+                         f"{len(filtered_layers)} layers, found {len(saved)} saved layers.")
+    plan = []
+    for k, ((name, group, weight_names), layer) in enumerate(zip(saved, filtered_layers)):
+        symbolic = _legacy_weights(layer)
+        if len(weight_names) != len(symbolic):
+            raise ValueError(f"Weight count mismatch for layer #{k} (named {layer.name} in the "
+                             f"current model, {name} in the save file). Layer expects "
+                             f"{len(symbolic)} weight(s). Received {len(weight_names)} saved "
+                             "weight(s)")
+        datasets = _datasets(group, weight_names, f"layer {name!r}")
+        for var, ds in zip(symbolic, datasets):
+            if tuple(var.shape) != tuple(ds.shape):
+                raise ValueError(
+                    f"Cannot assign value to variable '{var.name}': Shape mismatch. The variable "
+                    f"shape {tuple(var.shape)}, and the assigned value shape {tuple(ds.shape)} "
+                    f"are incompatible (layer #{k}, named {layer.name} in the current model, "
+                    f"{name} in the save file).")
+        plan += list(zip(symbolic, datasets))
+    plan += _top_level_plan(f, model)
+    _assign_all(plan)
+
+
+def load_weights_from_group_by_name(f, model, skip_mismatch=False):
+    """tf.keras' ``by_name=True`` loading: weights go to the layers of the same name;
+    with ``skip_mismatch`` layers whose weights do not fit are skipped with a warning."""
+    layer_names = load_attributes(f, "layer_names")
+    index = {}
+    for layer in model.layers:
+        if layer.name:
+            index.setdefault(layer.name, []).append(layer)
+    plan = []
+    for k, name in enumerate(layer_names):
+        if name not in index:
+            continue
+        group = _group(f, name)
+        weight_names = load_attributes(group, "weight_names")
+        for layer in index[name]:
+            symbolic = _legacy_weights(layer)
+            if len(weight_names) != len(symbolic):
+                if skip_mismatch:
+                    logger.warning(f"Skipping loading of weights for layer #{k} (named "
+                                   f"{layer.name}) due to mismatch in number of weights. Layer "
+                                   f"expects {len(symbolic)} weight(s). Received "
+                                   f"{len(weight_names)} saved weight(s)")
+                    continue
+                raise ValueError(f"Weight count mismatch for layer #{k} (named {layer.name}). "
+                                 f"Layer expects {len(symbolic)} weight(s). Received "
+                                 f"{len(weight_names)} saved weight(s)")
+            datasets = _datasets(group, weight_names, f"layer {name!r}")
+            for var, ds in zip(symbolic, datasets):
+                if tuple(var.shape) != tuple(ds.shape):
+                    detail = (f"for weight {var.name}. Weight expects shape {tuple(var.shape)}. "
+                              f"Received saved weight with shape {tuple(ds.shape)}")
+                    if skip_mismatch:
+                        logger.warning(f"Skipping loading weights for layer #{k} (named "
+                                       f"{layer.name}) due to mismatch in shape {detail}")
+                        continue
+                    raise ValueError(f"Shape mismatch in layer #{k} (named {layer.name}) "
+                                     f"{detail}")
+                plan.append((var, ds))
+    plan += _top_level_plan(f, model, skip_mismatch)
+    _assign_all(plan)
+
+
+def load_weights(model, filepath, by_name=False, skip_mismatch=False):
+    """Weights from a tf.keras .h5 file (weights-only or full model) into ``model``."""
+    if skip_mismatch and not by_name:
+        raise ValueError("When calling model.load_weights, skip_mismatch can only be set to True "
+                         "when by_name is True.")
+    if not model.built and not model.weights:
+        raise ValueError("Unable to load weights saved in HDF5 format into a subclassed Model "
+                         "which has not created its variables yet. Call the Model first, then "
+                         "load the weights.")
+    with _open(filepath) as f:
+        group = f
+        if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
+            group = f["model_weights"]
+        if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+            raise ValueError(f"{filepath} holds no Keras weights: the HDF5 file has no "
+                             "'layer_names' attribute.")
+        if by_name:
+            load_weights_from_group_by_name(group, model, skip_mismatch=skip_mismatch)
+        else:
+            load_weights_from_group(group, model)
+
+
+# ---------------------------------------------------------------- model: reading
+def _optimizer_datasets(group):
+    """``[(name, dataset)]``; read only once their shapes were checked."""
+    names = load_attributes(group, "weight_names")
+    return list(zip(names, _datasets(group, names, "the optimizer")))
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """A model from a tf.keras .h5 file (written by tf.keras 2.x or by graphkeras)."""
+    from graphkeras import serialization
+    from graphkeras.models.serialization import model_from_config
+    with _open(filepath) as f:
+        raw = f.attrs.get("model_config")
+        if raw is None:
+            raise ValueError(f"No model config found in the file at {filepath}.")
+        try:
+            config = json.loads(_attr_str(raw, "model_config"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"The model_config of {filepath} is not valid JSON ({err}).") \
+                from None
+        with serialization.custom_object_scope(custom_objects or {}):
+            model = model_from_config(config, custom_objects=custom_objects)
+        if "model_weights" not in f:
+            raise ValueError(f"{filepath} has a model config but no 'model_weights' group.")
+        load_weights_from_group(f["model_weights"], model)
+        if not compile:
+            return model
+        raw = f.attrs.get("training_config")
+        if raw is None:
+            logger.warning("No training configuration found in the save file, so the model was "
+                           "*not* compiled. Compile it manually.")
+            return model
+        try:
+            train_config = json.loads(_attr_str(raw, "training_config"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"The training_config of {filepath} is not valid JSON ({err}).") \
+                from None
+        compile_from_training_config(model, train_config, custom_objects)
+        if "optimizer_weights" in f:
+            try:
+                restore_optimizer_state(model, _optimizer_datasets(f["optimizer_weights"]))
+            except ValueError as err:
+                logger.warning("Error in loading the saved optimizer state. As a result, your "
+                               f"model is starting with a freshly initialized optimizer. ({err})")
+    return model
