@@ -37,6 +37,24 @@ for _name, (_kernel, _onnx_op) in _REDUCTIONS.items():
     REDUCE_PRIMITIVES[_name] = _p
 
 
+@REDUCE_PRIMITIVES["reduce_sum"].def_onnx
+def _(b, node, x):
+    axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+    shape, dtype = node.inputs[0].shape, node.inputs[0].dtype
+    if not axes:  # no axes: no reduction (ONNX would reduce over all axes)
+        return b.op("Identity", [x])
+    if len(shape) >= 2 and list(axes) == list(range(len(shape) - 1)) and not keepdims \
+            and shape[-1] is not None and dtype in ("float32", "float64"):
+        # column sums (a bias gradient): ones @ x, ~10x faster in ONNX Runtime than a
+        # ReduceSum over the leading axes
+        rows = b.op("Reshape", [x, b.ints([-1, shape[-1]])])
+        count = b.op("Shape", [rows], start=0, end=1)
+        ones = b.op("Expand", [b.const(np.ones((1, 1), dtype)), b.op("Concat", [b.ints([1]), count],
+                                                                     axis=0)])
+        return b.op("Reshape", [b.op("MatMul", [ones, rows]), b.ints([shape[-1]])])
+    return b.reduce("ReduceSum", x, axes, keepdims)
+
+
 def _keep(g, axes, keepdims):
     from graphkeras.compiler.ops.shape import unsqueeze_p
     return g if keepdims or not axes else unsqueeze_p.bind(g, axes=tuple(axes))
