@@ -295,7 +295,8 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if np.issubdtype(np.dtype(dtype), np.floating) else "zeros"
         init = initializers.get(initializer)
-        value = init(shape, dtype=dtype)
+        make = getattr(_context, "make_weight", None)  # set while a saved model is rebuilt
+        value = init(shape, dtype=dtype) if make is None else make(shape, dtype, init)
         trainable = True if trainable is None else trainable
         var = Variable(value, name=f"{self.name}/{name or 'Variable'}", trainable=trainable,
                        dtype=dtype)

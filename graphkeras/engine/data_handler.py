@@ -108,6 +108,7 @@ class DataHandler:
                 steps_per_epoch = len(x)
             self.steps = steps_per_epoch
             self._iterator = None
+            self._skip = self._discard = 0
             return
         if x is None:
             raise ValueError("Unexpected value for `x`: None. Pass the training data.")
@@ -127,6 +128,20 @@ class DataHandler:
         full = math.ceil(n / batch_size)
         self.steps = full if steps_per_epoch is None else steps_per_epoch
         self._cursor = 0  # for steps_per_epoch that does not divide the data
+        self._skip = 0  # batches of the next epoch already done (a resumed fit)
+
+    def resume(self, steps_done, step_in_epoch):
+        """Put the data where an uninterrupted fit has it after ``steps_done`` batches,
+        the last ``step_in_epoch`` of them in the epoch that comes next: that epoch then
+        draws its shuffling as usual (the random generator advances as it did) and
+        starts after those batches."""
+        self._skip = step_in_epoch
+        before = steps_done - step_in_epoch  # the batches of the earlier epochs
+        if not self.generator:
+            self._cursor = before % math.ceil(self.num_samples / self.batch_size) * \
+                self.batch_size
+        elif not (hasattr(self.data, "__getitem__") and hasattr(self.data, "__len__")):
+            self._discard = before  # an iterator goes on across epochs
 
     def _sample_weights(self, sample_weight, class_weight, n):
         sws = []
@@ -151,6 +166,7 @@ class DataHandler:
             yield from self._generator_epoch()
             return
         n, bs = self.num_samples, self.batch_size
+        skip, self._skip = self._skip, 0
         order = chunks = None
         if self.shuffle is True or self.shuffle == "True":
             order = backend.rng().permutation(n)
@@ -160,9 +176,12 @@ class DataHandler:
             chunks = [np.arange(s, min(s + bs, n)) for s in starts]
         arrays = self.x + self.y + self.sw
         nx, ny = len(self.x), len(self.y)
-        for _ in range(self.steps):
+        for i in range(self.steps):
             lo = self._cursor
             hi = min(lo + bs, n)
+            if i < skip:
+                self._cursor = 0 if hi >= n else hi
+                continue
             if chunks is not None:
                 batch = [a[chunks[lo // bs]] for a in arrays]
             elif order is None:
@@ -182,7 +201,7 @@ class DataHandler:
                 yield 1, batch
             return
         if not self.generator and self.shuffle is False and self.steps * self.batch_size <= \
-                self.num_samples and self._cursor == 0:
+                self.num_samples and self._cursor == 0 and not self._skip:
             # unshuffled arrays: a group is one contiguous slice, no copy
             bs, arrays = self.batch_size, self.x + self.y + self.sw
             nx, ny = len(self.x), len(self.y)
@@ -216,12 +235,16 @@ class DataHandler:
     def _generator_epoch(self):
         from graphkeras.engine.training import unpack_x_y_sample_weight
         source = self.data
+        skip, self._skip = self._skip, 0
         if hasattr(source, "__getitem__") and hasattr(source, "__len__"):
-            items = (source[i % len(source)] for i in range(self.steps))
+            items = (source[i % len(source)] for i in range(skip, self.steps))
         else:
             if self._iterator is None:
                 self._iterator = iter(source)
-            items = (next(self._iterator, None) for _ in range(self.steps))
+            for _ in range(self._discard + skip):  # a resumed fit: the batches done
+                next(self._iterator, None)
+            self._discard = 0
+            items = (next(self._iterator, None) for _ in range(self.steps - skip))
         model = self.model
         for item in items:
             if item is None:

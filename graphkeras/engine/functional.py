@@ -2,6 +2,7 @@
 replayed when traced, and serialized in tf.keras' config schema."""
 from __future__ import annotations
 
+import collections
 import copy
 import inspect
 
@@ -254,11 +255,12 @@ def _jsonable_shape(shape):
 
 def deserialize_layer(entry, custom_objects=None):
     class_name = entry["class_name"]
-    config = copy.deepcopy(entry.get("config", {}))
     if class_name in ("Functional", "Model", "Sequential"):
         from graphkeras.engine.sequential import Sequential
         target = Sequential if class_name == "Sequential" else Functional
-        return target.from_config(config, custom_objects=custom_objects)
+        # read, not modified: each layer's own entry is copied when it is deserialized
+        return target.from_config(entry.get("config", {}), custom_objects=custom_objects)
+    config = copy.deepcopy(entry.get("config", {}))
     cls = serialization.lookup("layer", entry.get("registered_name") or class_name, custom_objects) \
         or serialization.lookup("layer", class_name, custom_objects)
     if cls is None:
@@ -277,46 +279,68 @@ def deserialize_layer(entry, custom_objects=None):
 
 def reconstruct_from_config(config, custom_objects=None):
     """Layers and tensors of a functional config (tf.keras' schema)."""
+    entries = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError("A functional model config needs 'layers': a list of layer entries "
+                         "({'class_name', 'config', 'inbound_nodes'}).")
     created: dict[str, Layer] = {}
     pending = []
-    for entry in config["layers"]:
+    for entry in entries:
         layer = deserialize_layer(entry, custom_objects)
-        name = entry.get("name", entry.get("config", {}).get("name"))
+        name = entry.get("name", (entry.get("config") or {}).get("name"))
         created[name] = layer
         build = entry.get("build_config")
-        pending.append((layer, list(entry.get("inbound_nodes", [])), build))
+        nodes = entry.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ValueError(f"The 'inbound_nodes' of layer {name!r} should be a list.")
+        pending.append((layer, list(nodes), build))
     outputs_of: dict[tuple, list] = {}  # (layer name, node index) -> flat outputs
+    made: dict[str, int] = {}  # per layer name, how many of its nodes exist
     for layer in created.values():
         if isinstance(layer, InputLayer):
             outputs_of[(layer.name, 0)] = [layer._inbound_nodes[0].outputs]
-    progress = True
-    while progress:
-        progress = False
-        for layer, nodes, _ in pending:
-            while nodes:
-                called = _process_node(layer, nodes[0], outputs_of)
-                if called is None:
-                    break
-                index = _first_node_index(layer) + \
-                    sum(1 for k in outputs_of if k[0] == layer.name)
-                outputs_of[(layer.name, index)] = flatten(called)
-                nodes.pop(0)
-                progress = True
+            made[layer.name] = 1
+    # each layer calls its nodes in order; one whose inputs are not there yet waits for
+    # the first missing one (so a config listed in any order rebuilds in linear time)
+    waiting: dict[tuple, list[int]] = {}
+    queue = collections.deque(range(len(pending)))
+    while queue:
+        i = queue.popleft()
+        layer, nodes, _ = pending[i]
+        while nodes:
+            missing = []
+            called = _process_node(layer, nodes[0], outputs_of, missing)
+            if called is None:
+                waiting.setdefault((missing[0][0], missing[0][1]), []).append(i)
+                break
+            index = _first_node_index(layer) + made.get(layer.name, 0)
+            made[layer.name] = made.get(layer.name, 0) + 1
+            outputs_of[(layer.name, index)] = flatten(called)
+            nodes.pop(0)
+            queue.extend(waiting.pop((layer.name, index), ()))
     stuck = [layer.name for layer, nodes, _ in pending if nodes]
     if stuck:
         raise ValueError(f"Could not rebuild the model graph: layers {stuck} have inputs that "
                          "are never produced.")
 
+    def tensor(ref):
+        try:
+            return outputs_of[(ref[0], ref[1])][ref[2]]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"The model config names {ref!r} among its inputs or outputs, "
+                             "which no layer of the config produces.") from None
+
     def tensors(refs):
         if isinstance(refs, dict):
             return {k: tensors(v) for k, v in refs.items()}
+        if not isinstance(refs, list):
+            raise ValueError(f"Invalid input or output list in the model config: {refs!r}.")
         if refs and isinstance(refs[0], str):  # a single ref written without a list around it
-            return outputs_of[(refs[0], refs[1])][refs[2]]
-        out = [outputs_of[(r[0], r[1])][r[2]] for r in refs]
-        return out
+            return tensor(refs)
+        return [tensor(r) for r in refs]
 
-    inputs = tensors(config["input_layers"])
-    outputs = tensors(config["output_layers"])
+    inputs = tensors(config.get("input_layers"))
+    outputs = tensors(config.get("output_layers"))
     if isinstance(inputs, list) and len(inputs) == 1:
         inputs = inputs[0]
     if isinstance(outputs, list) and len(outputs) == 1:
@@ -337,13 +361,13 @@ def _is_ref(x):
         and isinstance(x[1], int) and (len(x) == 3 or isinstance(x[3], dict))
 
 
-def _process_node(layer, node_data, outputs_of):
+def _process_node(layer, node_data, outputs_of, missing=None):
     """Call ``layer`` as one serialized node says, or return None if an input
-    it needs has not been produced yet."""
+    it needs has not been produced yet (listed in ``missing``)."""
     if isinstance(node_data, dict):  # Keras 3 layout
         raise ValueError("This JSON was written by Keras 3; graphkeras reads tf.keras 2.x configs.")
     kwargs = {}
-    missing = []
+    missing = [] if missing is None else missing
 
     def resolve(ref):
         nonlocal kwargs

@@ -246,15 +246,25 @@ class Trainer:
             val = DataHandler(self, vx, vy, vsw, validation_batch_size or batch_size,
                               validation_steps, shuffle=False)
         callbacks.on_train_begin()
-        # BackupAndRestore resumes an interrupted fit here
-        initial_epoch, _ = callbacks._maybe_load_initial_counters(data.steps, initial_epoch)
+        # BackupAndRestore resumes an interrupted fit here: at batch `initial_step` of an
+        # epoch, the data where the interrupted fit had it (the batches done are skipped)
+        resume_epoch, initial_step = callbacks._maybe_load_initial_counters(data.steps,
+                                                                            initial_epoch)
+        if (resume_epoch, initial_step) != (initial_epoch, 0):
+            data.resume(max(resume_epoch - initial_epoch, 0) * data.steps + initial_step,
+                        initial_step)
+        initial_epoch = resume_epoch
         logs = {}
         training_logs = None
         for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
+            if not initial_step:  # resumed mid-epoch: the restored metric state goes on
+                self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
-            step = 0
+            step, initial_step, prebuild = initial_step, 0, initial_step > 0
             for n, batch in data.epoch_groups(self._steps_per_execution):
+                if prebuild:  # the step creates the metrics, which then take the saved state
+                    self._step_for("train", batch, data.y_structure, n)
+                    prebuild = False
                 callbacks.on_train_batch_begin(step)
                 logs = train_function(batch, data.y_structure, n)
                 step += n

@@ -206,7 +206,9 @@ class RepeatVector(Layer):
 @register
 class Lambda(Layer):
     """Wraps a function written on ``gk.ops``. Its config stores the function by
-    registered name only: graphkeras never deserializes Python bytecode."""
+    registered name only: graphkeras never deserializes Python bytecode. A tf.keras
+    config whose function is bytecode loads when the function is passed in
+    ``custom_objects`` under the layer's name."""
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)
@@ -227,21 +229,49 @@ class Lambda(Layer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        fn = config.pop("function")
+        fn = config.pop("function", None)
         fn_type = config.pop("function_type", "registered")
         config.pop("module", None)
-        config.pop("output_shape_type", None)
+        if config.pop("output_shape_type", None) == "lambda":
+            config["output_shape"] = None  # bytecode too: never loaded, shapes come from tracing
         config.pop("output_shape_module", None)
-        if fn_type == "lambda" or isinstance(fn, (list, tuple)):
-            raise ValueError("This Lambda layer's function was saved as Python bytecode. Loading it "
-                             "would execute code from the file, which graphkeras never does. Pass "
-                             "the function in `custom_objects={name: fn}` when loading.")
+        name = config.get("name")
+        bytecode = fn_type == "lambda" or isinstance(fn, (list, tuple))
+        if bytecode or not isinstance(fn, (str, dict)):
+            # Python bytecode (marshalled, base64): never decoded. The function must come
+            # from the user, keyed by the layer's name.
+            supplied = _supplied_function(name, custom_objects)
+            if supplied is None:
+                if bytecode:
+                    what = ("holds its function as Python bytecode. Loading it would execute "
+                            "code from the file, which graphkeras never does")
+                else:
+                    what = f"has no usable function in its config ({type(fn).__name__})"
+                raise ValueError(
+                    f"Lambda layer {name!r} {what}. Pass the function yourself, keyed by the "
+                    f"layer's name: `load_model(..., custom_objects={{{name!r}: fn}})`.")
+            return cls(supplied, **config)
         return cls(_lookup_function(fn, custom_objects), **config)
+
+
+def _supplied_function(name, custom_objects):
+    """A callable the user passed for ``name`` (``custom_objects`` or an enclosing
+    ``custom_object_scope``); the registries are not consulted: a registered function
+    that happens to share the layer's name is not the user's choice."""
+    if not isinstance(name, str):
+        return None
+    for table in (custom_objects or {}, *reversed(getattr(serialization._custom, "stack", []))):
+        fn = table.get(name)
+        if callable(fn):
+            return fn
+    return None
 
 
 def _lookup_function(name, custom_objects=None):
     if isinstance(name, dict):
         name = name.get("config", name.get("class_name"))
+    if not isinstance(name, str):
+        raise ValueError(f"Invalid function {name!r} in a Lambda layer's config.")
     fn = serialization.lookup("function", name, custom_objects) or \
         serialization.lookup("activation", name, custom_objects)
     if fn is None:

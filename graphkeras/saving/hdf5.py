@@ -22,12 +22,16 @@ the optimizer state, so ``fit`` continues where the saved run stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
+import os
 
 import numpy as np
 
 from graphkeras.saving.atomic import atomic_path
+from graphkeras.saving.rebuild import read_into, weights_from_file
 from graphkeras.saving.training_config import (compile_from_training_config, optimizer_state,
                                                restore_optimizer_state, training_config)
 
@@ -35,6 +39,12 @@ logger = logging.getLogger(__name__)
 
 HDF5_OBJECT_HEADER_LIMIT = 64512
 BACKEND = "tensorflow"
+H5_OVERHEAD = 2**20  # bytes a file may hold besides its arrays (headers, attributes)
+
+# what h5py, json and the model builders raise on a damaged file, besides ValueError and
+# OSError; load_model and load_weights turn these into a ValueError that says so
+_CORRUPT = (KeyError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
+            UnicodeDecodeError, NotImplementedError, RuntimeError, OverflowError)
 
 
 def _h5py():
@@ -131,14 +141,25 @@ def save_attributes(group, name, data):
         group.attrs[name] = data if data else np.asarray([], dtype=np.float64)
 
 
+def _read_attr(group, name):
+    """Attribute ``name`` of ``group``, refused unread when its declared size is more
+    than the whole file (a damaged or hostile header must not make us allocate)."""
+    aid = group.attrs.get_id(name)
+    declared = math.prod(aid.shape or ()) * max(aid.dtype.itemsize, 1)
+    if declared > group.file.id.get_filesize() + H5_OVERHEAD:
+        raise ValueError(f"Attribute {name!r} of {group.name!r} declares {declared} bytes, more "
+                         "than the file holds; the file is corrupt.")
+    return group.attrs[name]
+
+
 def load_attributes(group, name) -> list[str]:
     """The string list ``save_attributes`` wrote (whole or in chunks)."""
     if name in group.attrs:
-        raw = [group.attrs[name]]
+        raw = [_read_attr(group, name)]
     else:
         raw, i = [], 0
         while f"{name}{i}" in group.attrs:
-            raw.append(group.attrs[f"{name}{i}"])
+            raw.append(_read_attr(group, f"{name}{i}"))
             i += 1
     out = []
     for chunk in raw:
@@ -234,28 +255,54 @@ def _open(filepath):
         raise OSError(f"Unable to open {filepath} as an HDF5 file: {err}") from None
 
 
+def _member(group, path):
+    """``group[path]`` following hard links only (tf.keras writes nothing else): no
+    external link may open another file, no soft link send the lookup elsewhere.
+    None when there is no such member."""
+    h5py = _h5py()
+    node = group
+    for part in path.split("/"):
+        if not part:
+            continue
+        if not isinstance(node, h5py.Group):
+            return None
+        link = node.get(part, getlink=True)
+        if link is None:
+            return None
+        if not isinstance(link, h5py.HardLink):
+            raise ValueError(f"{path!r} in {group.name!r} is a {type(link).__name__}; weight "
+                             "files hold plain groups and datasets only.")
+        node = node[part]
+    return node
+
+
 def _datasets(group, names, where):
+    h5py = _h5py()
     out = []
     for name in names:
-        try:
-            ds = group[name]
-        except KeyError:
-            raise ValueError(f"The file is missing the weight {name!r} listed for {where}.") \
-                from None
-        if not hasattr(ds, "shape") or not hasattr(ds, "dtype"):
+        ds = _member(group, name)
+        if ds is None:
+            raise ValueError(f"The file is missing the weight {name!r} listed for {where}.")
+        if not isinstance(ds, h5py.Dataset):
             raise ValueError(f"{name!r} of {where} is not a dataset.")
-        if ds.dtype.kind not in "fiub":
+        if ds.shape is None:
+            raise ValueError(f"Weight {name!r} of {where} holds no data (empty dataspace).")
+        if ds.dtype.kind not in "fiub" or ds.dtype.fields is not None or \
+                ds.dtype.subdtype is not None:
             raise ValueError(f"Weight {name!r} of {where} has non-numeric dtype {ds.dtype}.")
+        if ds.external or ds.is_virtual:
+            raise ValueError(f"Weight {name!r} of {where} keeps its data outside the file "
+                             "(external or virtual storage); refusing to read it.")
         out.append(ds)
     return out
 
 
 def _group(f, name):
-    try:
-        group = f[name]
-    except KeyError:
-        raise ValueError(f"The file lists layer {name!r} but has no group for it.") from None
-    if not hasattr(group, "attrs") or hasattr(group, "shape"):
+    h5py = _h5py()
+    group = _member(f, name)
+    if group is None:
+        raise ValueError(f"The file lists layer {name!r} but has no group for it.")
+    if not isinstance(group, h5py.Group):
         raise ValueError(f"{name!r} in the file is not a group.")
     return group
 
@@ -264,7 +311,14 @@ def _read(ds):
     return np.asarray(ds[()])
 
 
-def _assign_all(plan):
+def _assign_all(plan, fresh=False):
+    """Set every variable of ``plan`` (``[(variable, dataset)]``, shapes checked). A
+    user's model gets all values read before any is set; a model just rebuilt from the
+    file (``fresh``) gets each dataset read straight into its variable."""
+    if fresh:
+        for var, ds in plan:
+            read_into(var, ds)
+        return
     values = [(var, _read(ds)) for var, ds in plan]
     for var, value in values:
         var.assign(value.astype(var.dtype, copy=False) if value.dtype != np.dtype(var.dtype)
@@ -304,7 +358,7 @@ def _top_level_plan(f, model, skip_mismatch=False):
     return plan
 
 
-def load_weights_from_group(f, model):
+def load_weights_from_group(f, model, fresh=False):
     """tf.keras' topological loading: the i-th layer with weights in the file goes to the
     i-th layer with weights in ``model``. Everything is checked before anything is set."""
     layer_names = load_attributes(f, "layer_names")
@@ -336,7 +390,7 @@ def load_weights_from_group(f, model):
                     f"{name} in the save file).")
         plan += list(zip(symbolic, datasets))
     plan += _top_level_plan(f, model)
-    _assign_all(plan)
+    _assign_all(plan, fresh)
 
 
 def load_weights_from_group_by_name(f, model, skip_mismatch=False):
@@ -390,10 +444,10 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False):
         raise ValueError("Unable to load weights saved in HDF5 format into a subclassed Model "
                          "which has not created its variables yet. Call the Model first, then "
                          "load the weights.")
-    with _open(filepath) as f:
+    with _open(filepath) as f, _clear_errors(filepath):
         group = f
         if "layer_names" not in f.attrs and "layer_names0" not in f.attrs and "model_weights" in f:
-            group = f["model_weights"]
+            group = _group(f, "model_weights")
         if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
             raise ValueError(f"{filepath} holds no Keras weights: the HDF5 file has no "
                              "'layer_names' attribute.")
@@ -403,6 +457,21 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False):
             load_weights_from_group(group, model)
 
 
+@contextlib.contextmanager
+def _clear_errors(filepath):
+    """What a damaged file makes h5py, json or the builders raise, as a ValueError."""
+    try:
+        yield
+    except UnicodeError as err:  # a ValueError, but one that does not say what is wrong
+        raise ValueError(f"Cannot load {filepath}: it holds text that is not valid UTF-8 "
+                         f"({err}).") from err
+    except (ValueError, OSError):
+        raise
+    except _CORRUPT as err:
+        raise ValueError(f"Cannot load {filepath}: the file is corrupt or is not a Keras HDF5 "
+                         f"file ({type(err).__name__}: {err}).") from err
+
+
 # ---------------------------------------------------------------- model: reading
 def _optimizer_datasets(group):
     """``[(name, dataset)]``; read only once their shapes were checked."""
@@ -410,41 +479,53 @@ def _optimizer_datasets(group):
     return list(zip(names, _datasets(group, names, "the optimizer")))
 
 
+def _json_attr(f, name, filepath):
+    raw = _read_attr(f, name)
+    try:
+        return json.loads(_attr_str(raw, name))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"The {name} of {filepath} is not valid JSON ({type(err).__name__}: "
+                         f"{err}).") from None
+
+
 def load_model(filepath, custom_objects=None, compile=True):
     """A model from a tf.keras .h5 file (written by tf.keras 2.x or by graphkeras)."""
+    with _open(filepath) as f, _clear_errors(filepath):
+        return _load_model(f, filepath, custom_objects, compile)
+
+
+def _load_model(f, filepath, custom_objects, compile):
     from graphkeras import serialization
+    from graphkeras.engine.training import Model
     from graphkeras.models.serialization import model_from_config
-    with _open(filepath) as f:
-        raw = f.attrs.get("model_config")
-        if raw is None:
-            raise ValueError(f"No model config found in the file at {filepath}.")
+    if "model_config" not in f.attrs:
+        raise ValueError(f"No model config found in the file at {filepath}.")
+    config = _json_attr(f, "model_config", filepath)
+    if "model_weights" not in f:
+        raise ValueError(f"{filepath} has a model config but no 'model_weights' group.")
+    weights = _group(f, "model_weights")
+    # every weight is read from the file: layers skip their initializers, and may not
+    # declare more bytes of weights than the file has
+    budget = os.path.getsize(filepath) + H5_OVERHEAD
+    with serialization.custom_object_scope(custom_objects or {}), \
+            weights_from_file(budget, filepath):
+        model = model_from_config(config, custom_objects=custom_objects)
+    if not isinstance(model, Model):
+        raise ValueError(f"The model_config of {filepath} describes a {type(model).__name__} "
+                         "layer, not a model.")
+    load_weights_from_group(weights, model, fresh=True)
+    if not compile:
+        return model
+    if "training_config" not in f.attrs:
+        logger.warning("No training configuration found in the save file, so the model was "
+                       "*not* compiled. Compile it manually.")
+        return model
+    train_config = _json_attr(f, "training_config", filepath)
+    compile_from_training_config(model, train_config, custom_objects)
+    if "optimizer_weights" in f:
         try:
-            config = json.loads(_attr_str(raw, "model_config"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"The model_config of {filepath} is not valid JSON ({err}).") \
-                from None
-        with serialization.custom_object_scope(custom_objects or {}):
-            model = model_from_config(config, custom_objects=custom_objects)
-        if "model_weights" not in f:
-            raise ValueError(f"{filepath} has a model config but no 'model_weights' group.")
-        load_weights_from_group(f["model_weights"], model)
-        if not compile:
-            return model
-        raw = f.attrs.get("training_config")
-        if raw is None:
-            logger.warning("No training configuration found in the save file, so the model was "
-                           "*not* compiled. Compile it manually.")
-            return model
-        try:
-            train_config = json.loads(_attr_str(raw, "training_config"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"The training_config of {filepath} is not valid JSON ({err}).") \
-                from None
-        compile_from_training_config(model, train_config, custom_objects)
-        if "optimizer_weights" in f:
-            try:
-                restore_optimizer_state(model, _optimizer_datasets(f["optimizer_weights"]))
-            except ValueError as err:
-                logger.warning("Error in loading the saved optimizer state. As a result, your "
-                               f"model is starting with a freshly initialized optimizer. ({err})")
+            restore_optimizer_state(model, _optimizer_datasets(_group(f, "optimizer_weights")))
+        except ValueError as err:
+            logger.warning("Error in loading the saved optimizer state. As a result, your "
+                           f"model is starting with a freshly initialized optimizer. ({err})")
     return model

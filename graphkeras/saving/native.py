@@ -5,9 +5,13 @@ JSON members are deflated, HDF5 and ONNX members stored. Members (names inside
 the zip, or files in the folder):
 
 * ``metadata.json``: ``{"format": "graphkeras", "format_version", "graphkeras_version",
-  "keras_version", "date_saved", "members", "crc32"}``; ``crc32`` maps every other
-  member to its CRC-32, checked before the member is parsed (a damaged folder member
-  is refused before it reaches the HDF5 library; in a zip, zipfile checks it too).
+  "keras_version", "date_saved", "members", "crc32", "arrays"}``; ``crc32`` maps every
+  other member to its CRC-32, checked before the member is parsed (a damaged folder
+  member is refused before it reaches the HDF5 library; in a zip, zipfile checks it
+  too). ``arrays`` records the large HDF5 members (4 MiB and more) so that they are
+  checked without a pass over all their bytes: the CRC-32 of everything but their
+  arrays' raw data, checked before they are parsed, and a checksum per array, checked
+  as it is read — they are opened in place, not copied (:mod:`.checked`).
 * ``config.json``: the model's ``to_json()`` content. Functional and Sequential models
   use tf.keras' schema; a subclassed model stores its traced IR (``class_name``
   ``"TracedModel"``, see :mod:`graphkeras.models.traced`) plus ``original_class``:
@@ -26,6 +30,10 @@ the zip, or files in the folder):
   (slots, ``iteration``), same ``names``/``keys`` layout.
 * ``metrics.h5``: metric accumulators, named ``<metric name>/<variable>``.
 * ``training_config.json``: the ``compile`` arguments.
+* ``training_state.json`` (only in saves made during ``fit`` by ``ModelCheckpoint``,
+  and in ``BackupAndRestore``'s backups): where the fit stood — epoch, batch, the
+  state of the generator behind shuffling (now and at the epoch's start), the
+  learning rate — so that a fit resumes exactly (:func:`restore_state`).
 * ``graphs/predict.onnx`` (weights embedded), ``graphs/train_step.onnx`` and
   ``graphs/test_step.onnx`` (when the model has compiled them; the train step only
   with the optimizer) and ``graphs/manifest.json`` naming every input, output and
@@ -35,6 +43,12 @@ the zip, or files in the folder):
   tensor's current value is stored (``source``: member and dataset) and, for each
   ``<name>/new`` output, the input it feeds (``feeds``).
 
+A *state file* (:func:`save_state`, ``BackupAndRestore``'s backup) holds only the
+members that carry state — ``metadata.json``, ``weights.h5``, ``rng.h5``,
+``optimizer.h5``, ``metrics.h5``, ``training_state.json`` — not the config or the
+graphs; :func:`restore_state` puts it (or a full model file's state) back into an
+existing model.
+
 Loading never runs code from the file: JSON and HDF5 only (no pickle, no eval,
 no marshal); ONNX graphs are not executed on load — the model is rebuilt from its
 config and its steps are traced again. Members are size-checked before they are
@@ -43,18 +57,22 @@ read; corrupt or hostile files raise ``ValueError`` (or ``OSError``).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
 import io
 import json
 import logging
 import os
+import struct
 import sys
 import zipfile
 import zlib
 
 import numpy as np
 
+from graphkeras.saving import checked
 from graphkeras.saving.atomic import atomic_path
+from graphkeras.saving.rebuild import read_into, traced_weight_bytes, weights_from_file
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +87,12 @@ RNG = "rng.h5"
 OPTIMIZER = "optimizer.h5"
 METRICS = "metrics.h5"
 TRAINING_CONFIG = "training_config.json"
+TRAINING_STATE = "training_state.json"
 MANIFEST = "graphs/manifest.json"
 GRAPH_FILES = {"predict": "graphs/predict.onnx", "train_step": "graphs/train_step.onnx",
                "test_step": "graphs/test_step.onnx"}
-MEMBERS = (METADATA, CONFIG, WEIGHTS, RNG, OPTIMIZER, METRICS, TRAINING_CONFIG, MANIFEST,
-           *GRAPH_FILES.values())
+MEMBERS = (METADATA, CONFIG, WEIGHTS, RNG, OPTIMIZER, METRICS, TRAINING_CONFIG, TRAINING_STATE,
+           MANIFEST, *GRAPH_FILES.values())
 
 MAX_JSON_BYTES = 256 * 2**20     # a JSON member larger than this is refused
 MAX_DEFLATE_RATIO = 1100         # deflate cannot expand data more than ~1032x
@@ -89,7 +108,7 @@ def save_model(model, filepath, include_optimizer=True):
     as_zip = filepath.endswith(".keras") or os.path.isfile(filepath)
     if not as_zip and os.path.isdir(filepath):
         _check_replaceable_dir(filepath)
-    members = _Members(model, include_optimizer)
+    members = _Members(model, include_optimizer, training_state=_save_training_state.get())
     if as_zip:
         with atomic_path(filepath) as tmp:
             with zipfile.ZipFile(tmp, "w") as zf:
@@ -97,6 +116,32 @@ def save_model(model, filepath, include_optimizer=True):
     else:
         with atomic_path(filepath, directory=True) as tmp:
             members.write(_DirWriter(tmp))
+
+
+_save_training_state = contextvars.ContextVar("graphkeras_training_state", default=None)
+
+
+@contextlib.contextmanager
+def training_state_for_saves(state):
+    """Within the block, native saves (``model.save("m.keras")``) also store ``state``
+    (a JSON-able dict: where a running ``fit`` stands) as ``training_state.json``.
+    ``ModelCheckpoint`` saves this way, so its files resume a fit exactly."""
+    token = _save_training_state.set(state)
+    try:
+        yield
+    finally:
+        _save_training_state.reset(token)
+
+
+def save_state(model, filepath, training_state):
+    """A state file at ``filepath`` (one zip, written atomically): ``model``'s weights,
+    random generators, optimizer and metric state and ``training_state`` (a JSON-able
+    dict), without the config or the graphs. :func:`restore_state` reads it back into
+    the same model."""
+    members = _Members(model, True, training_state=training_state, state_only=True)
+    with atomic_path(os.fspath(filepath)) as tmp:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            members.write(_ZipWriter(zf))
 
 
 def _check_replaceable_dir(path):
@@ -116,6 +161,7 @@ class _Writer:
 
     def __init__(self):
         self.crc32 = {}
+        self.arrays = {}  # large HDF5 members: see graphkeras.saving.checked
 
     def bytes(self, name, data, compress=False):
         self.crc32[name] = self._put(name, data, compress)
@@ -128,7 +174,12 @@ class _Writer:
         buffer = io.BytesIO()
         with h5py.File(buffer, "w") as f:
             fill(f)
-        self.bytes(name, buffer.getbuffer())
+            f.flush()
+            extents = checked.array_extents(f)
+        data = buffer.getbuffer()
+        if len(data) >= checked.MIN_BYTES:
+            self.arrays[name] = checked.record(data, extents)
+        self.bytes(name, data)
 
 
 class _ZipWriter(_Writer):
@@ -170,10 +221,11 @@ def _dumps(obj) -> bytes:
 class _Members:
     """Everything a save writes, gathered from the model up front."""
 
-    def __init__(self, model, include_optimizer):
+    def __init__(self, model, include_optimizer, training_state=None, state_only=False):
         from graphkeras.models.serialization import model_to_dict
         self.model = model
-        self.config = _model_config(model, model_to_dict)
+        self.config = None if state_only else _model_config(model, model_to_dict)
+        self.training_state = training_state
         self.weights = [(w.name, np.asarray(w.numpy())) for w in model.weights]
         self.generators = _seed_generators(model)
         self.training_config = None
@@ -181,14 +233,16 @@ class _Members:
         self.metrics = _metric_arrays(model)
         if getattr(model, "_is_compiled", False):
             from graphkeras.saving.training_config import training_config
-            self.training_config = training_config(model)
+            if not state_only:
+                self.training_config = training_config(model)
             if include_optimizer:
                 self.optimizer = _optimizer_arrays(model)
         self.include_optimizer = include_optimizer
-        self.graphs, self.manifest = _graphs(self, model)
+        self.graphs, self.manifest = ({}, None) if state_only else _graphs(self, model)
 
     def write(self, w):
-        w.json(CONFIG, self.config)
+        if self.config is not None:
+            w.json(CONFIG, self.config)
         w.h5(WEIGHTS, lambda f: _write_named(f, self.weights))
         w.h5(RNG, lambda f: _write_rng(f, self.generators))
         w.h5(METRICS, lambda f: _write_named(f, self.metrics))
@@ -200,11 +254,14 @@ class _Members:
             w.bytes(GRAPH_FILES[kind], proto.SerializeToString())
         if self.graphs:
             w.json(MANIFEST, self.manifest)
+        if self.training_state is not None:
+            w.json(TRAINING_STATE, self.training_state)
         from graphkeras import __version__
         w.json(METADATA, {"format": FORMAT, "format_version": FORMAT_VERSION,
                           "graphkeras_version": __version__, "keras_version": KERAS_VERSION,
                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                          "members": [METADATA] + list(w.crc32), "crc32": dict(w.crc32)})
+                          "members": [METADATA] + list(w.crc32), "crc32": dict(w.crc32),
+                          "arrays": dict(w.arrays)})
 
 
 def _model_config(model, model_to_dict) -> dict:
@@ -475,11 +532,14 @@ def load_model(filepath, custom_objects=None, compile=True):
     try:
         with _open_archive(filepath) as archive:
             return _load(archive, custom_objects, compile)
+    except UnicodeError as err:  # a ValueError, but one that does not say what is wrong
+        raise ValueError(f"Cannot load {filepath!r}: it holds text that is not valid UTF-8 "
+                         f"({err}).") from err
     except (ValueError, OSError):
         raise
     except (KeyError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
-            UnicodeDecodeError, NotImplementedError, RuntimeError, zipfile.BadZipFile,
-            zlib.error, OverflowError) as err:
+            NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error,
+            OverflowError) as err:
         raise ValueError(f"Cannot load {filepath!r}: the file is corrupt or not a graphkeras "
                          f"model ({type(err).__name__}: {err}).") from err
     finally:
@@ -503,6 +563,7 @@ class _Archive:
     against the CRC-32 it records."""
 
     crc32 = None
+    arrays = None
 
     def read(self, name, limit=None, required=True):
         data = self._raw(name, limit)
@@ -529,23 +590,61 @@ class _Archive:
 
     @contextlib.contextmanager
     def h5(self, name, required=True):
-        import h5py
+        rec = (self.arrays or {}).get(name) if self.crc32 is not None else None
+        window = self._window(name) if rec is not None else None
+        if window is not None:  # a large member: opened in place, see graphkeras.saving.checked
+            with window:
+                size = window.seek(0, io.SEEK_END)
+                sums = checked.check_rest(window, rec, size, self.where, name)
+                f = self._open_h5(window, name)
+                with f, checked.registered(f, sums, self.where, name):
+                    f._gk_size = size
+                    yield f
+            return
         data = self.read(name, None, required)
         if data is None:
             yield None
             return
-        try:
-            f = h5py.File(io.BytesIO(data), "r")
-        except (OSError, RuntimeError) as err:
-            raise ValueError(f"{self.where}: {name!r} is not a valid HDF5 file ({err}).") from None
+        f = self._open_h5(io.BytesIO(data), name)
         with f:
             f._gk_size = len(data)
             yield f
+
+    def _open_h5(self, fileobj, name):
+        import h5py
+        try:
+            return h5py.File(fileobj, "r")
+        except (OSError, RuntimeError) as err:
+            raise ValueError(f"{self.where}: {name!r} is not a valid HDF5 file ({err}).") from None
 
 
 class _ZipArchive(_Archive):
     def _crc(self, name, data):
         return self.zf.getinfo(name).CRC  # zipfile checked the data against it while reading
+
+    def _window(self, name):
+        """The member's bytes in place in the zip file, if it is stored plainly."""
+        if name not in self.names:
+            return None
+        info = self.zf.getinfo(name)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or \
+                info.compress_size != info.file_size:
+            return None  # read (and checked) whole instead
+        raw = open(self.where, "rb")
+        try:
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise ValueError(f"{self.where}: member {name!r} has no valid local header; the "
+                                 "file is corrupt.")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            start = info.header_offset + 30 + name_len + extra_len
+            if start + info.file_size > self.size:
+                raise ValueError(f"{self.where}: member {name!r} is truncated or corrupt.")
+        except BaseException:
+            raw.close()
+            raise
+        return checked.Window(raw, start, info.file_size)
 
     def __init__(self, zf, archive_size, where):
         self.zf = zf
@@ -586,6 +685,13 @@ class _DirArchive(_Archive):
         self.root = root
         self.where = root
 
+    def _window(self, name):
+        path = os.path.join(self.root, *name.split("/"))
+        if not os.path.isfile(path):
+            return None
+        raw = open(path, "rb")
+        return checked.Window(raw, 0, os.fstat(raw.fileno()).st_size)
+
     def _raw(self, name, limit):
         path = os.path.join(self.root, *name.split("/"))
         if not os.path.isfile(path):
@@ -598,19 +704,24 @@ class _DirArchive(_Archive):
             return f.read()
 
 
-def _load(archive, custom_objects, compile):
+def _read_metadata(archive):
     metadata = archive.json(METADATA)
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{archive.where}: {METADATA} does not describe a graphkeras model.")
     if not isinstance(metadata.get("crc32"), dict):
         raise ValueError(f"{archive.where}: {METADATA} lacks the members' checksums.")
     archive.crc32 = metadata["crc32"]
+    archive.arrays = metadata.get("arrays") if isinstance(metadata.get("arrays"), dict) else {}
     version = metadata.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ValueError(f"{archive.where}: invalid format_version {version!r}.")
     if version > FORMAT_VERSION:
         raise ValueError(f"{archive.where} was written by a newer graphkeras (format version "
                          f"{version}; this one reads up to {FORMAT_VERSION}). Upgrade graphkeras.")
+
+
+def _load(archive, custom_objects, compile):
+    _read_metadata(archive)
     config = archive.json(CONFIG)
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or \
             not isinstance(config.get("config"), dict):
@@ -644,29 +755,130 @@ def _load(archive, custom_objects, compile):
     return model
 
 
+def restore_state(model, filepath):
+    """Put the state saved at ``filepath`` — a state file (:func:`save_state`) or a
+    native model file — back into ``model``, the model it was saved from (or one built
+    the same way): weights, random generators' seeds and counters, and, when present
+    and ``model`` is compiled, the optimizer's variables. Returns
+    ``(training_state, metric_state)``: the ``training_state.json`` dict (None without
+    one) and ``{"<metric>/<variable>": array}`` of the saved metric accumulators, for
+    :func:`assign_metric_state` once the model's metrics exist (they are created with
+    its train step). Nothing is assigned when the file does not fit the model
+    (``ValueError``)."""
+    filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise OSError(f"No file or directory found at {filepath}")
+    try:
+        with _open_archive(filepath) as archive:
+            return _restore(archive, model)
+    except (ValueError, OSError):
+        raise
+    except (KeyError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
+            UnicodeDecodeError, NotImplementedError, RuntimeError, zipfile.BadZipFile,
+            zlib.error, OverflowError) as err:
+        raise ValueError(f"Cannot restore {filepath!r}: the file is corrupt or not a graphkeras "
+                         f"state ({type(err).__name__}: {err}).") from err
+
+
+def _restore(archive, model):
+    _read_metadata(archive)
+    training_state = archive.json(TRAINING_STATE, required=False)
+    if training_state is not None and not isinstance(training_state, dict):
+        raise ValueError(f"{archive.where}: {TRAINING_STATE} is not a JSON object.")
+    with archive.h5(WEIGHTS) as f:
+        names, datasets = _named_datasets(f, archive.where, WEIGHTS)
+        _check_sizes(f, datasets, archive.where, WEIGHTS)
+        weights = list(model.weights)
+        if len(weights) != len(datasets):
+            raise ValueError(f"{archive.where}: {WEIGHTS} holds {len(datasets)} weights, but "
+                             f"model {model.name!r} has {len(weights)}.")
+        values = [_read_array(d, v.shape, WEIGHTS, archive.where, v.dtype)
+                  for v, d in zip(weights, datasets)]
+    optimizer = None
+    if getattr(model, "optimizer", None) is not None:
+        with archive.h5(OPTIMIZER, required=False) as f:
+            if f is not None:
+                names, datasets = _named_datasets(f, archive.where, OPTIMIZER)
+                _check_sizes(f, datasets, archive.where, OPTIMIZER)
+                optimizer = [(n, _read_array(d, None, OPTIMIZER, archive.where))
+                             for n, d in zip(names, datasets)]
+    metric_state = {}
+    with archive.h5(METRICS, required=False) as f:
+        if f is not None:
+            names, datasets = _named_datasets(f, archive.where, METRICS)
+            _check_sizes(f, datasets, archive.where, METRICS)
+            metric_state = {n: _read_array(d, None, METRICS, archive.where)
+                            for n, d in zip(names, datasets)}
+    with archive.h5(RNG, required=False) as f:  # checked before anything is assigned
+        rng = _read_rng(model, f, archive.where) if f is not None else []
+    if optimizer is not None:
+        from graphkeras.saving.training_config import restore_optimizer_state
+        restore_optimizer_state(model, optimizer)  # checks every shape before it assigns
+    for var, value in zip(weights, values):
+        var.assign(value)
+    for gen, seed, counter in rng:
+        gen.seed = seed
+        gen.state.assign(counter)
+    return training_state, metric_state
+
+
+def _read_rng(model, f, where):
+    """``[(generator, seed, counter)]`` from ``rng.h5``, checked against ``model``."""
+    names, datasets = _named_datasets(f, where, RNG)
+    generators = _seed_generators(model)
+    if len(generators) != len(datasets):
+        raise ValueError(f"{where}: {RNG} holds {len(datasets)} random generators but the model "
+                         f"has {len(generators)}.")
+    out = []
+    for gen, ds in zip(generators, datasets):
+        seed = ds.attrs.get("seed")
+        if ds.shape != () or ds.dtype.kind not in "iu" or seed is None or \
+                np.asarray(seed).shape != () or np.asarray(seed).dtype.kind not in "iu":
+            raise ValueError(f"{where}: {RNG} dataset {ds.name!r} is not an integer counter with "
+                             "an integer seed.")
+        out.append((gen, int(seed), np.int64(ds[()])))
+    return out
+
+
+def assign_metric_state(model, metric_state) -> bool:
+    """Set ``model``'s metric accumulators from :func:`restore_state`'s ``metric_state``.
+    False (nothing assigned) when the model's metrics do not match it yet (not
+    created, or other names or shapes)."""
+    pairs = []
+    for metric in model.metrics:
+        for var in metric.weights:
+            value = metric_state.get(f"{metric.name}/{var.path}")
+            if value is None or np.shape(value) != tuple(var.shape):
+                return False
+            pairs.append((var, value))
+    if len(pairs) != len(metric_state):
+        return False
+    for var, value in pairs:
+        var.assign(np.asarray(value).astype(var.dtype, copy=False))
+    return True
+
+
 # ------------------------------------------------------------------ model
 def _model_from_config(config, custom_objects, weights_file, datasets, where):
+    from graphkeras.engine.training import Model
     from graphkeras.models.serialization import model_from_config
+    # every weight comes from the file: layers skip their initializers, and may not
+    # declare more bytes of weights than the file holds
+    budget = weights_file._gk_size + H5_OVERHEAD
     if config["class_name"] != "TracedModel":
         _check_sizes(weights_file, datasets, where, WEIGHTS)
-        return model_from_config(config, custom_objects)
+        with weights_from_file(budget, where):
+            model = model_from_config(config, custom_objects)
+        if not isinstance(model, Model):
+            raise ValueError(f"{where}: {CONFIG} describes a {type(model).__name__} layer, not "
+                             "a model.")
+        return model
     inner = config["config"]
     specs = inner.get("weights")
     if not isinstance(specs, list) or not isinstance(inner.get("inputs"), list) or \
             not isinstance(inner.get("graph"), dict):
         raise ValueError(f"{where}: {CONFIG} holds an invalid traced model config.")
-    declared = 0
-    for spec in specs:
-        shape = spec.get("shape") if isinstance(spec, dict) else None
-        if not isinstance(shape, list) or len(shape) > 32 or not all(
-                isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in shape):
-            raise ValueError(f"{where}: {CONFIG} declares an invalid weight shape {shape!r}.")
-        from graphkeras.compiler.ir import canonical_dtype
-        try:
-            itemsize = np.dtype(canonical_dtype(spec.get("dtype"))).itemsize
-        except TypeError as err:
-            raise ValueError(f"{where}: {CONFIG} declares an invalid weight dtype: {err}") from None
-        declared += int(np.prod(shape, dtype=np.float64)) * itemsize
+    declared = traced_weight_bytes(specs, f"{where}: {CONFIG}")
     if declared > weights_file._gk_size + H5_OVERHEAD:
         raise ValueError(f"{where}: {CONFIG} declares {declared} bytes of weights, more than "
                          f"{WEIGHTS} holds ({weights_file._gk_size} bytes).")
@@ -680,7 +892,8 @@ def _model_from_config(config, custom_objects, weights_file, datasets, where):
     info = config.get("original_class") if isinstance(config.get("original_class"), dict) else {}
     cls = _resolve_class(info, custom_objects)
     if cls is not None:
-        model = _instantiate(cls, info, inner, where)
+        with weights_from_file(budget, where):
+            model = _instantiate(cls, info, inner, where)
         if model is not None:
             return model
     from graphkeras.models.traced import TracedModel
@@ -793,6 +1006,7 @@ def _named_datasets(f, where, member):
         if not isinstance(node, h5py.Dataset):
             raise ValueError(f"{where}: {member} entry {key!r} is not a dataset.")
         if node.dtype.kind not in "fiub" or node.dtype.fields is not None or \
+                node.dtype.subdtype is not None or node.shape is None or \
                 node.external or node.is_virtual:
             raise ValueError(f"{where}: {member} dataset {key!r} has an unsupported type or "
                              f"storage ({node.dtype}).")
@@ -811,8 +1025,8 @@ def _read_array(ds, expected_shape, member, where, dtype=None):
     if expected_shape is not None and tuple(ds.shape) != tuple(expected_shape):
         raise ValueError(f"{where}: {member} dataset {ds.name!r} has shape {tuple(ds.shape)}, "
                          f"but the model expects {tuple(expected_shape)}.")
-    value = ds[()]
-    value = np.asarray(value)
+    value = np.asarray(ds[()])
+    checked.verify_array(ds, value)
     if dtype is not None and value.dtype != np.dtype(dtype):
         if np.dtype(dtype).kind == "f" and value.dtype.kind not in "fiub":
             raise ValueError(f"{where}: {member} dataset {ds.name!r} has dtype {value.dtype}; "
@@ -826,15 +1040,13 @@ def _assign(variables, names, datasets, member, where, model_name):
     if len(variables) != len(datasets):
         raise ValueError(f"{where}: {member} holds {len(datasets)} weights, but model "
                          f"{model_name!r} built from the config has {len(variables)}.")
-    values = []
     for var, name, ds in zip(variables, names, datasets):
         if tuple(ds.shape) != tuple(var.shape):
             raise ValueError(f"{where}: weight {name!r} has shape {tuple(ds.shape)} in {member}, "
                              f"but the model built from the config expects {tuple(var.shape)} "
                              f"for {var.name!r}.")
-        values.append(_read_array(ds, var.shape, member, where, var.dtype))
-    for var, value in zip(variables, values):
-        var.assign(value)
+    for var, ds in zip(variables, datasets):  # a model just built: read into its variables
+        read_into(var, ds, checked.verify_array)
 
 
 def _restore_rng(model, f, where):
