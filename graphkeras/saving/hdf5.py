@@ -465,8 +465,12 @@ def _clear_errors(filepath):
     except UnicodeError as err:  # a ValueError, but one that does not say what is wrong
         raise ValueError(f"Cannot load {filepath}: it holds text that is not valid UTF-8 "
                          f"({err}).") from err
-    except (ValueError, OSError):
+    except ValueError:
         raise
+    except OSError as err:  # the HDF5 library's read errors do not say which file
+        if str(filepath) in str(err):
+            raise
+        raise OSError(f"Cannot load {filepath}: the HDF5 file is damaged ({err}).") from err
     except _CORRUPT as err:
         raise ValueError(f"Cannot load {filepath}: the file is corrupt or is not a Keras HDF5 "
                          f"file ({type(err).__name__}: {err}).") from err

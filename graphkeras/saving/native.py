@@ -535,8 +535,12 @@ def load_model(filepath, custom_objects=None, compile=True):
     except UnicodeError as err:  # a ValueError, but one that does not say what is wrong
         raise ValueError(f"Cannot load {filepath!r}: it holds text that is not valid UTF-8 "
                          f"({err}).") from err
-    except (ValueError, OSError):
+    except ValueError:
         raise
+    except OSError as err:  # the HDF5 library's read errors do not say which file
+        if filepath in str(err):
+            raise
+        raise OSError(f"Cannot load {filepath!r}: a member is damaged ({err}).") from err
     except (KeyError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
             NotImplementedError, RuntimeError, zipfile.BadZipFile, zlib.error,
             OverflowError) as err:

@@ -62,7 +62,7 @@ def _weight_hook(budget_bytes, limit, where, make):
         if used > budget_bytes:
             raise ValueError(f"{where}: the model config declares more than {budget_bytes} "
                              f"bytes of weights, more than {limit}; refusing to build it "
-                             "(corrupt or hostile file?).")
+                             "(is it corrupt?).")
         return make(shape, dtype, init)
 
     context.make_weight = make_weight

@@ -255,8 +255,9 @@ def test_wrong_dtypes_are_refused(files, tmp_path, kind):
 
 
 def test_numeric_dtypes_are_converted(files, tmp_path):
-    path = _edited_h5(files, tmp_path, _replace(
-        "model_weights/d1/d1/kernel:0", lambda f, p, s: f.create_dataset(p, data=np.ones(s, ">f8"))))
+    big_endian = _replace("model_weights/d1/d1/kernel:0",
+                          lambda f, p, s: f.create_dataset(p, data=np.ones(s, ">f8")))
+    path = _edited_h5(files, tmp_path, big_endian)
     model = gk.models.load_model(path)
     assert model.get_layer("d1").kernel.dtype == "float32"
     np.testing.assert_array_equal(model.get_layer("d1").kernel.numpy(), np.ones((4, 3)))
@@ -530,10 +531,20 @@ def checked_files(tmp_path, monkeypatch):
     return model, paths
 
 
-def test_checked_members_load_exactly(checked_files):
+def test_checked_members_load_exactly(checked_files, monkeypatch):
     model, paths = checked_files
+    opened_in_place = []
+    check_rest = checked.check_rest
+
+    def spy(window, rec, size, where, name):
+        opened_in_place.append(name)
+        return check_rest(window, rec, size, where, name)
+
+    monkeypatch.setattr(checked, "check_rest", spy)
     for path in paths.values():
+        opened_in_place.clear()
         loaded = gk.models.load_model(path)
+        assert {"weights.h5", "optimizer.h5"} <= set(opened_in_place)
         for a, b in zip(model.get_weights(), loaded.get_weights()):
             np.testing.assert_array_equal(a, b)
         assert int(loaded.optimizer.iterations.numpy()) == 1
