@@ -84,6 +84,8 @@ class Node:
 
 
 def _short(v):
+    if isinstance(v, Graph):
+        return f"<graph {v.name}: {len(v.nodes)} nodes>"
     if isinstance(v, np.ndarray):
         return f"array<{v.dtype}{list(v.shape)}>" if v.size > 4 else repr(v.tolist())
     return repr(v)
@@ -130,6 +132,8 @@ class Graph:
 
 # ---------------------------------------------------------------- JSON form
 def _encode_attr(v):
+    if isinstance(v, Graph):  # a loop body
+        return {"__graph__": graph_to_dict(v)}
     if isinstance(v, np.ndarray):
         return {"__ndarray__": base64.b64encode(np.ascontiguousarray(v).tobytes()).decode("ascii"),
                 "dtype": v.dtype.name, "shape": list(v.shape)}
@@ -141,6 +145,8 @@ def _encode_attr(v):
 
 
 def _decode_attr(v):
+    if isinstance(v, dict) and "__graph__" in v:
+        return graph_from_dict(v["__graph__"])
     if isinstance(v, dict) and "__ndarray__" in v:
         raw = base64.b64decode(v["__ndarray__"])
         return np.frombuffer(raw, dtype=v["dtype"]).reshape(v["shape"]).copy()

@@ -22,6 +22,14 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         else:
             b.add_input(v.name, v.shape, v.dtype)
         names[id(v)] = v.name
+    lower_nodes(b, graph, names)
+    name_outputs(b, graph, names, output_names)
+    return b.model(graph.name, doc)
+
+
+def lower_nodes(b: OnnxBuilder, graph: Graph, names: dict) -> None:
+    """Append the ONNX nodes of ``graph``'s nodes to ``b``; ``names`` maps id(value)
+    to its ONNX name (the inputs' on entry, every value's on exit)."""
     for node in graph.nodes:
         prim = PRIMITIVES[node.op]
         if prim.onnx is None:
@@ -31,8 +39,14 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         for v, name in zip(node.outputs, outs):
             names[id(v)] = name
+
+
+def name_outputs(b: OnnxBuilder, graph: Graph, names: dict, output_names=None) -> list[str]:
+    """Declare ``graph``'s outputs on ``b`` under their own names (``output_names`` or
+    the IR's), and return those names."""
     produced = {out for node in b.nodes for out in node.output}
     renames: dict[str, str] = {}
+    declared = []
     for i, v in enumerate(graph.outputs):
         # outputs are named (after the model's outputs), so a graph opened in Netron explains
         # itself; the producing node writes the output directly (an Identity would copy it)
@@ -40,13 +54,25 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         source = names[id(v)]
         if source in produced and source not in renames:
             renames[source] = name
-        else:  # a graph input, or a value returned twice
+        else:  # a graph input, a value from an enclosing graph, or a value returned twice
             b.op("Identity", [renames.get(source, source)], outputs=[name])
         b.add_output(name, v.shape, v.dtype)
-    for node in b.nodes:
+        declared.append(name)
+    _rename(b.nodes, renames)
+    return declared
+
+
+def _rename(nodes, renames):
+    """Apply ``renames`` to ``nodes`` and to the loop bodies inside them (which may
+    read the renamed values from their enclosing graph)."""
+    if not renames:
+        return
+    for node in nodes:
         node.input[:] = [renames.get(n, n) for n in node.input]
         node.output[:] = [renames.get(n, n) for n in node.output]
-    return b.model(graph.name, doc)
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                _rename(attr.g.node, renames)
 
 
 def output_names(model: onnx.ModelProto) -> list[str]:

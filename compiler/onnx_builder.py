@@ -78,6 +78,15 @@ class OnnxBuilder:
     def add_output(self, name, shape, dtype):
         self.outputs.append(helper.make_tensor_value_info(name, ONNX_DTYPE[dtype], _dims(shape)))
 
+    def body_input(self, hint, shape, dtype) -> str:
+        """A fresh input of a loop body (see :meth:`subgraph`); returns its name."""
+        name = self.fresh(hint)
+        self.inputs.append(helper.make_tensor_value_info(name, ONNX_DTYPE[dtype], _dims(shape)))
+        return name
+
+    def body_output(self, name, shape, dtype):
+        self.outputs.append(helper.make_tensor_value_info(name, ONNX_DTYPE[dtype], _dims(shape)))
+
     def add_initializer(self, name, array):
         self.reserve(name)
         self.initializers.append(numpy_helper.from_array(np.asarray(array), name))
@@ -104,6 +113,22 @@ class OnnxBuilder:
 
     def cast(self, x, dtype, name=None):
         return self.op("Cast", [x], to=ONNX_DTYPE[dtype], name=name)
+
+    def subgraph(self) -> "OnnxBuilder":
+        """A builder for a loop body: its own nodes, inputs and outputs; names,
+        constants and initializers shared with this one (a body reads the
+        constants of the graphs around it, as ONNX scoping allows)."""
+        sub = OnnxBuilder.__new__(OnnxBuilder)
+        sub.opset = self.opset
+        sub.nodes, sub.inputs, sub.outputs = [], [], []
+        sub.initializers = self.initializers
+        sub._names = self._names
+        sub._const_cache = self._const_cache
+        return sub
+
+    def graph(self, name) -> onnx.GraphProto:
+        """This builder's nodes as a body graph (see :meth:`subgraph`)."""
+        return helper.make_graph(self.nodes, name, self.inputs, self.outputs)
 
     def model(self, graph_name="graphkeras", doc="") -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs,

@@ -112,9 +112,14 @@ def current_trace() -> "Trace | None":
 
 
 def _find_trace(args):
+    """The trace to record into: the innermost one among the tensor arguments (a
+    loop body may combine its own values with values of the graphs around it)."""
+    found = None
     for a in args:
-        if isinstance(a, Tensor):
-            return a.trace
+        if isinstance(a, Tensor) and (found is None or a.trace.depth > found.depth):
+            found = a.trace
+    if found is not None:
+        return found
     for a in args:
         if hasattr(a, "_trace_value") and _TRACES:
             return _TRACES[-1]
@@ -127,10 +132,17 @@ class Trace:
     Use as a context manager: while it is active, variables (objects with a
     ``_trace_value(trace)`` method) become graph inputs (params) instead of
     concrete arrays, so a model's weights enter the graph by name.
+
+    A trace with a ``parent`` records a loop body (see ``ops.scan``): tensors of
+    the enclosing traces that the body uses become inputs of the body graph
+    (``captures``), as variables do.
     """
 
-    def __init__(self, name="graph"):
+    def __init__(self, name="graph", parent: "Trace | None" = None):
         self.graph = Graph(name)
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.captures: dict[int, tuple["Tensor", Value]] = {}  # id(outer value) -> (outer, input)
         self.params: dict[int, tuple[object, Value]] = {}  # id(var) -> (var, input value)
         self.updates: dict[int, tuple[object, "Tensor"]] = {}  # id(var) -> (var, new value)
         self.collections: dict[str, list] = {}  # side values callers gather (e.g. added losses)
@@ -192,6 +204,8 @@ class Trace:
 
     def lift(self, x) -> Value:
         if isinstance(x, Tensor):
+            if x.trace is not self and self._encloses(x.trace):
+                return self._capture(x)
             if x.trace is not self:
                 raise ValueError(
                     "A symbolic tensor from another graph was used here. Tensors created while "
@@ -200,6 +214,21 @@ class Trace:
         if hasattr(x, "_trace_value"):
             return x._trace_value(self).value
         return self.constant(x)
+
+    def _encloses(self, other: "Trace") -> bool:
+        trace = self.parent
+        while trace is not None:
+            if trace is other:
+                return True
+            trace = trace.parent
+        return False
+
+    def _capture(self, outer: "Tensor") -> Value:
+        entry = self.captures.get(id(outer.value))
+        if entry is None:
+            value = self.graph.add_input(outer.shape, outer.dtype, "captured/" + outer.value.name)
+            entry = self.captures[id(outer.value)] = (outer, value)
+        return entry[1]
 
 
 class Tensor:

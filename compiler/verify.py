@@ -6,6 +6,7 @@
 3. Value names are unique.
 4. Each node's output shapes and dtypes are what its shape rule gives.
 5. Graph outputs are defined values.
+6. Graphs held in attributes (loop bodies) satisfy 1-5 themselves.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def check_graph(graph: Graph) -> Graph:
             if id(v) not in defined:
                 raise GraphError(f"check_graph: node {i} ({node.op}) reads %{v.name} before it is "
                                  "defined.")
+        for attr in node.attrs.values():
+            if isinstance(attr, Graph):
+                check_graph(attr)
         avals = prim.abstract_eval([v.aval for v in node.inputs], node.attrs)
         got = [v.aval for v in node.outputs]
         if avals != got:

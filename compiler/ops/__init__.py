@@ -36,3 +36,4 @@ from graphkeras.compiler.ops.pool import average_pool, max_pool  # noqa: E402,F4
 
 register_tensor_operators(globals())
 from graphkeras.compiler.ops.random import hash_uniform, normal_like, uniform_like  # noqa: E402,F401
+from graphkeras.compiler.ops.control import call_graph, scan  # noqa: E402,F401

@@ -9,7 +9,7 @@ from graphkeras import backend
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.ir import Graph
 from graphkeras.compiler.lower_onnx import lower
-from graphkeras.compiler.passes import optimize
+from graphkeras.compiler.passes import FINAL_PIPELINE, optimize
 from graphkeras.compiler.verify import check_graph
 from graphkeras.runtime import GraphExecutor
 
@@ -35,7 +35,7 @@ class CompiledGraph:
         self.param_names = [v.name for v in graph.inputs[n_data:]]
         self._executor = None
         self._onnx = None
-        optimize(graph)
+        optimize(graph, FINAL_PIPELINE)
         check_graph(graph)
         _debug_dump(graph, self)
         if not eager:

@@ -23,7 +23,7 @@ from graphkeras import backend
 from graphkeras.compiler.interpreter import evaluate
 from graphkeras.compiler.lower_onnx import lower
 from graphkeras.compiler.primitive import Tensor, Trace
-from graphkeras.compiler.passes import optimize
+from graphkeras.compiler.passes import FINAL_PIPELINE, optimize
 from graphkeras.compiler.verify import check_graph
 from graphkeras.engine.base_layer import training_scope
 from graphkeras.engine.keras_tensor import flatten, pack_like
@@ -69,17 +69,19 @@ class CompiledStep:
         trace = Trace(f"{model.name}_{kind}_step" + (f"_x{repeat}" if repeat > 1 else ""))
         with trace, training_scope(kind == "train"):
             syms = [trace.input(shape, dtype, name) for name, shape, dtype in spec.all]
-            for i in range(repeat):
-                logs = self._trace_one(model, kind, spec, _nth_batch(syms, i, repeat))
-            log_tensors = [v if isinstance(v, Tensor) else Tensor(trace.lift(np.asarray(v, np.float32)), trace)
-                           for v in logs.values()]
-        self.log_names = list(logs)
+            if repeat == 1:
+                logs = self._trace_one(model, kind, spec, syms)
+                log_names = list(logs)
+                log_tensors = [_as_tensor(v, trace) for v in logs.values()]
+            else:
+                log_names, log_tensors = self._trace_loop(model, kind, spec, syms, repeat)
+        self.log_names = log_names
         graph = trace.graph
         self.read = [var for var, _ in trace.params.values()]
         self.written = [var for var, _ in trace.updates.values()]
         updates = [t for _, t in trace.updates.values()]
         graph.outputs = [t.value for t in log_tensors] + [t.value for t in updates]
-        optimize(graph)
+        optimize(graph, FINAL_PIPELINE)
         check_graph(graph)
         self.graph = graph
         self.n_data = len(spec.all)
@@ -100,6 +102,24 @@ class CompiledStep:
                 {name: var.place(state) for name, var in
                  zip(self.output_names[len(self.log_names):], self.written)},
                 self.output_names[:len(self.log_names)], state)
+
+    @classmethod
+    def _trace_loop(cls, model, kind, spec, syms, repeat):
+        """``repeat`` steps as one loop (an ONNX ``Loop``) whose body is one step: the
+        state the body assigns is carried from step to step; the logs are the last
+        step's."""
+        from graphkeras.compiler import ops
+        names = []
+
+        def body(carry, batch):
+            logs = cls._trace_one(model, kind, spec, batch)
+            names.extend(logs)
+            return [], [_as_tensor(v, batch[0].trace) for v in logs.values()]
+
+        batches = [ops.reshape(t, (repeat, -1) + tuple(t.shape[1:])) for t in syms]
+        _, stacked = ops.scan(body, [], batches, name="steps")
+        return names, [ops.squeeze(ops.slice_axes(y, [repeat - 1], [repeat], [0]), 0)
+                       for y in stacked]
 
     @staticmethod
     def _trace_one(model, kind, spec, syms):
@@ -140,16 +160,10 @@ class CompiledStep:
             self._executor.close()
 
 
-def _nth_batch(syms, i, repeat):
-    """Batch ``i`` of ``repeat`` equal batches stored back to back in each input."""
-    if repeat == 1:
-        return syms
-    from graphkeras.compiler import ops
-    out = []
-    for t in syms:
-        blocks = ops.reshape(t, (repeat, -1) + tuple(t.shape[1:]))
-        out.append(ops.squeeze(ops.slice_axes(blocks, [i], [i + 1], [0]), 0))
-    return out
+def _as_tensor(value, trace):
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(trace.lift(np.asarray(value, np.float32)), trace)
 
 
 def _unique(names):

@@ -865,6 +865,42 @@ def B(name, domain="real", ref=None, dtype=FLOAT, fn=None, prims=None, suffix=""
 
 INTS = ["int32", "int64"]
 
+def _rnn_scan(x, w, u, h0, reverse, time_major):
+    """A tanh recurrence: the sequence, a captured constant, a carry; two outputs per step."""
+    seq = x if time_major else ops.transpose(x, (1, 0, 2))
+
+    def cell(carry, xs):
+        h = ops.tanh(ops.add(ops.matmul(xs[0], w), ops.matmul(carry[0], u)))
+        return [h], [h, ops.sum(ops.multiply(h, xs[0][..., :1]), axis=-1)]
+
+    (last,), (hs, s) = ops.scan(cell, [h0], [seq], reverse=reverse)
+    return last, hs, s
+
+
+def _rnn_scan_ref(x, w, u, h0, reverse, time_major):
+    seq = x if time_major else x.transpose(1, 0, 2)
+    h, hs, ss = h0, [], []
+    for t in (range(len(seq) - 1, -1, -1) if reverse else range(len(seq))):
+        h = np.tanh(seq[t] @ w + h @ u)
+        hs.append(h)
+        ss.append((h * seq[t][..., :1]).sum(-1))
+    if reverse:
+        hs, ss = hs[::-1], ss[::-1]
+    return h, np.stack(hs), np.stack(ss)
+
+
+@st.composite
+def scan_example(draw):
+    steps, batch, features, units = draw(st.integers(1, 4)), draw(BATCH), draw(DIM), draw(DIM)
+    time_major = draw(st.booleans())
+    x_shape = (steps, batch, features) if time_major else (batch, steps, features)
+    dynamic = (0, 1) if draw(st.booleans()) else ((1,) if time_major else (0,))
+    return Example([Arg(x_shape, dynamic=dynamic), Arg((features, units), dynamic=()),
+                    Arg((units, units), dynamic=(), domain=lambda rng, arg, ex: rng.uniform(-.5, .5, arg.shape)),
+                    Arg((batch, units))],
+                   {"reverse": draw(st.booleans()), "time_major": time_major})
+
+
 CASES = [
     # ---------------------------------------------------------- unary maths
     U("negative", ref=np.negative),
@@ -1047,6 +1083,8 @@ CASES = [
     OpCase("matmul_vector_left", lambda w, x: ops.matmul(w, x),
            st.builds(lambda k, b, n: Example([Arg((k,), dynamic=()), Arg((b, k, n))]), DIM, BATCH,
                      DIM), "real", ("matmul", "squeeze"), np.matmul, **SUM_TOL),
+    OpCase("scan", _rnn_scan, scan_example(), "real", ("scan",), _rnn_scan_ref, rtol=1e-4,
+           atol=1e-5, grad_prims=("scan",)),
     OpCase("special_values", _special_values, unary(), "special", ("is_nan", "softmax")),
     OpCase("operators", _operators, operators_example(), "real",
            ("add", "multiply", "subtract", "divide", "power", "floor", "matmul", "less",
