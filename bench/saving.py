@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/saving.py [--repeats N]`. Prints a table.
 
 The model: an MLP 1024-2048-2048-2048-10 (about 10.5M float32 parameters, 42 MB),
 built but not compiled. For each format (`.h5`: tf.keras' layout; `.keras`: graphkeras'
-zip with config, weights and the predict ONNX graph) `model.save(path)` and
+zip with config, weights and the predict ONNX graph, whose weights are graph inputs stored
+once, in the weights member) `model.save(path)` and
 `gk.models.load_model(path)` are timed against writing the model's arrays
 (`model.get_weights()`) to one HDF5 file with plain h5py (one dataset each) and reading
 them back into numpy arrays. All runs are interleaved (baseline, then each graphkeras
@@ -134,7 +135,7 @@ def main(argv=None):
                 print(f"  {op + ' ' + fmt:<12}{ours * 1e3:>15.1f}{plain * 1e3:>10.1f}"
                       f"{ours / plain:>7.2f}x{against_durable}{sizes[fmt] / 2**20:>10.1f}")
     print(f"(plain h5py file: {sizes['h5py'] / 2**20:.1f} MiB; the .keras file also holds the "
-          "predict ONNX graph, weights embedded)")
+          "config and the predict ONNX graph, its weights stored once)")
 
 
 if __name__ == "__main__":

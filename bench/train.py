@@ -26,6 +26,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, ".")
 import graphkeras as gk  # noqa: E402
+from graphkeras.deploy.gemm import gemm_limit as numpy_gemm_limit  # noqa: E402
 from graphkeras.export import step_onnx  # noqa: E402
 
 
@@ -81,18 +82,9 @@ GEMMS = {
 
 
 def gemm_limit(kind, batch):
-    total = 0.0
-    rng = np.random.default_rng(0)
-    for m, k, n in GEMMS[kind](batch):
-        a = rng.random((m, k), dtype=np.float32)
-        b = rng.random((k, n), dtype=np.float32)
-        best = float("inf")
-        for _ in range(20):
-            t0 = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - t0)
-        total += best
-    return total
+    """The products of GEMMS timed by the shared helper (`graphkeras bench` uses it too, with
+    the shapes read off the step graph: graphkeras.deploy.gemm.gemm_shapes gives these)."""
+    return numpy_gemm_limit(GEMMS[kind](batch))
 
 
 def fit_step_time(model, x, y, batch, epochs=4):

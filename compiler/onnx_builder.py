@@ -31,13 +31,16 @@ class OnnxBuilder:
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
         self._names: set[str] = set()
+        self._next: dict[str, int] = {}  # per hint, the suffix to try first (fresh is O(1))
         self._const_cache: dict[tuple, str] = {}
 
     def fresh(self, hint: str) -> str:
-        name, i = hint, 0
+        i = self._next.get(hint, 0)  # every suffix below it is taken already
+        name = f"{hint}_{i}" if i else hint
         while name in self._names:
             i += 1
             name = f"{hint}_{i}"
+        self._next[hint] = i
         self._names.add(name)
         return name
 
@@ -123,6 +126,7 @@ class OnnxBuilder:
         sub.nodes, sub.inputs, sub.outputs = [], [], []
         sub.initializers = self.initializers
         sub._names = self._names
+        sub._next = getattr(self, "_next", {})
         sub._const_cache = self._const_cache
         return sub
 

@@ -24,3 +24,4 @@ from graphkeras import losses  # noqa: F401
 from graphkeras import metrics  # noqa: F401
 from graphkeras import callbacks  # noqa: F401
 from graphkeras.engine.gradient_tape import GradientTape  # noqa: F401
+from graphkeras import distribute  # noqa: F401

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from graphkeras.runtime.providers import device_of, get_providers
+from graphkeras.runtime.providers import device_of, get_providers, session_providers
 from graphkeras.runtime.state import DeviceState
 
 
@@ -21,7 +21,7 @@ def open_session(model_bytes: bytes, providers: list[str], threads: int = 0):
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(model_bytes, options, providers=providers)
+    return ort.InferenceSession(model_bytes, options, providers=session_providers(providers))
 
 
 class GraphExecutor:

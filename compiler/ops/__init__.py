@@ -15,6 +15,9 @@ def _(b, node):
     return b.op("Constant", [], value=_tensor_proto(node.attrs["value"]))
 
 
+constant_p.def_relax(lambda bb, node: bb.const(node.attrs["value"]))
+
+
 def _tensor_proto(array):
     from onnx import numpy_helper
     return numpy_helper.from_array(array)
@@ -37,3 +40,4 @@ from graphkeras.compiler.ops.pool import average_pool, max_pool  # noqa: E402,F4
 register_tensor_operators(globals())
 from graphkeras.compiler.ops.random import hash_uniform, normal_like, uniform_like  # noqa: E402,F401
 from graphkeras.compiler.ops.control import call_graph, scan  # noqa: E402,F401
+from graphkeras.compiler.ops.linalg import einsum  # noqa: E402,F401

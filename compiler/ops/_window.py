@@ -122,3 +122,58 @@ def _padding(padding):
             raise ValueError(f"padding must be 'valid' or 'same'; received {padding!r}.")
         return padding
     return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+# ---------------------------------------------------------- TVM Relax helpers
+def _is_zero(v):
+    return isinstance(v, (int, np.integer)) and v == 0
+
+
+def _relax_geometry(bb, spatial, kernel, strides, dilations, padding):
+    """TensorFlow's (lo, hi) padding and the output length of each spatial axis, for
+    known (ints) or symbolic (TIR) sizes."""
+    tir = bb.tir
+    pads, outs = [], []
+    for i, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilations)):
+        eff = (k - 1) * d + 1
+        p = padding if isinstance(padding, str) else tuple(padding[i])
+        if p == "valid":
+            lo = hi = 0
+        elif p == "same":
+            if isinstance(n, int):
+                lo, hi = same_pads(n, k, s, d)
+            else:
+                total = bb.smax((tir.floordiv(n + s - 1, s) - 1) * s + eff - n, 0)
+                lo = bb.simplify(tir.floordiv(total, 2))
+                hi = bb.simplify(total - lo)
+        else:
+            lo, hi = p
+        if isinstance(n, int) and isinstance(lo, int) and isinstance(hi, int):
+            out = max((n + lo + hi - eff) // s + 1, 0)
+        else:
+            out = bb.simplify(bb.smax(tir.floordiv(n + lo + hi - eff, s) + 1, 0))
+        pads.append((lo, hi))
+        outs.append(out)
+    return pads, outs
+
+
+def _relax_padded(bb, t, pads, fill):
+    """TE stage: the channels-last tensor ``t`` padded on its spatial axes with ``fill``."""
+    if all(_is_zero(lo) and _is_zero(hi) for lo, hi in pads):
+        return t
+    tir = bb.tir
+    spatial = t.shape[1:-1]
+
+    def element(b, *rest):
+        src = [i - lo for i, (lo, _) in zip(rest[:-1], pads)]
+        inside = [c for s, n in zip(src, spatial) for c in (s >= 0, s < n)]
+        return tir.if_then_else(tir.all(*inside), t[(b, *src, rest[-1])], fill)
+
+    shape = [t.shape[0]] + [n + lo + hi for n, (lo, hi) in zip(spatial, pads)] + [t.shape[-1]]
+    return bb.te.compute(shape, element, name="pad")
+
+
+def _relax_lowest(bb, dtype):
+    """-inf (the max-pool padding), or an integer type's smallest value."""
+    from graphkeras.compiler.ir import is_float
+    return bb.tir.const(-np.inf, dtype) if is_float(dtype) else bb.tir.min_value(dtype)

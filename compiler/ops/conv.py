@@ -14,7 +14,8 @@ from graphkeras.compiler.primitive import Primitive
 from graphkeras.compiler.ops._rules import same_dtype
 from graphkeras.compiler.ops._window import (
     _INT64_MAX, _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding,
-    _remainders, _to_channels_first, _to_channels_last, _tuple, _window_out, _windows)
+    _relax_geometry, _relax_padded, _remainders, _to_channels_first, _to_channels_last, _tuple,
+    _window_out, _windows)
 
 
 # --------------------------------------------------------------------- conv
@@ -66,6 +67,36 @@ def _(b, node, x, w, *bias):
     y = b.op("Conv", [xc, wc] + list(bias), kernel_shape=list(kernel), strides=list(a["strides"]),
              dilations=list(a["dilations"]), group=a["groups"], **pads)
     return _to_channels_last(b, y, nd)
+
+
+@conv_p.def_relax
+def _(bb, node, x, w, *bias):
+    """y[n, o, co] = sum over k, ci of pad(x)[n, o*s + k*d, group(co)*cin_g + ci] * w[k, ci, co],
+    one TE reduction (padding a stage before it)."""
+    a = node.attrs
+    nd = len(node.inputs[0].shape) - 2
+    groups = a["groups"]
+
+    def compute(xt, wt):
+        te = bb.te
+        ws = bb.shape(wt)
+        kernel, cin_g, cout = ws[:nd], ws[nd], ws[-1]
+        pads, out = _relax_geometry(bb, bb.shape(xt)[1:-1], kernel, a["strides"], a["dilations"],
+                                    a["padding"])
+        xp = _relax_padded(bb, xt, pads, bb.tir.const(0, xt.dtype))
+        red = [te.reduce_axis((0, bb.prim(k)), name=f"k{i}") for i, k in enumerate(kernel)]
+        red.append(te.reduce_axis((0, bb.prim(cin_g)), name="ci"))
+
+        def element(n, *rest):
+            ci, co = red[nd], rest[nd]
+            pos = [o * s + k * d for o, k, s, d in zip(rest[:nd], red[:nd], a["strides"],
+                                                       a["dilations"])]
+            c = ci if groups == 1 else (co // (cout // groups)) * cin_g + ci
+            return te.sum(xp[(n, *pos, c)] * wt[(*red[:nd], ci, co)], axis=red)
+        return te.compute([xt.shape[0]] + [bb.prim(o) for o in out] + [bb.prim(cout)], element,
+                          name="conv")
+    y = bb.emit_te(compute, x, w, name="conv")
+    return bb.op.add(y, bias[0]) if bias else y
 
 
 @conv_p.def_vjp
@@ -160,6 +191,55 @@ def _(b, node, g, w):
     return _to_channels_last(b, x, nd)
 
 
+def _relax_scatter_conv(bb, g, w, out_spatial, lows, strides, dilations, groups, name):
+    """The transposed convolution (conv_input_grad, conv_transpose): each g[o] @ w[k]^T added
+    at o*s + k*d of a grid read from ``lows`` on, ``out_spatial`` long. As TE: g dilated by
+    the strides (zeros between rows), then a stride-1 correlation with the flipped kernel:
+    dx[i, c] = sum over k, q of dilated(g)[i + lo + eff - 1 - k*d, q] * w[k, c, q]."""
+    nd = len(out_spatial)
+
+    def compute(gt, wt):
+        te, tir = bb.te, bb.tir
+        ws = bb.shape(wt)
+        kernel, c_g, q_total = ws[:nd], ws[nd], ws[-1]
+        q_g = q_total // groups
+        effs = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+
+        def dilated(b, *rest):
+            conds, src = [], []
+            for j, e, s, o in zip(rest[:-1], effs, strides, gt.shape[1:-1]):
+                p = j - (e - 1)
+                conds += [p >= 0, tir.floordiv(p, s) < o]
+                if s > 1:
+                    conds.append(tir.floormod(p, s) == 0)
+                src.append(tir.floordiv(p, s) if s > 1 else p)
+            return tir.if_then_else(tir.all(*conds), gt[(b, *src, rest[-1])],
+                                    tir.const(0, gt.dtype))
+        gz = te.compute([gt.shape[0]] + [bb.prim(n) + lo + e - 1 for n, lo, e in
+                                         zip(out_spatial, lows, effs)] + [gt.shape[-1]],
+                        dilated, name="dilate")
+        red = [te.reduce_axis((0, bb.prim(k)), name=f"k{i}") for i, k in enumerate(kernel)]
+        red.append(te.reduce_axis((0, bb.prim(q_g)), name="q"))
+
+        def element(b, *rest):
+            c, q = rest[nd], red[nd]
+            pos = [i + lo + e - 1 - k * d for i, lo, e, k, d in
+                   zip(rest[:nd], lows, effs, red[:nd], dilations)]
+            qq = q if groups == 1 else (c // c_g) * q_g + q
+            cc = c if groups == 1 else tir.floormod(c, c_g)
+            return te.sum(gz[(b, *pos, qq)] * wt[(*red[:nd], cc, qq)], axis=red)
+        return te.compute([gt.shape[0]] + [bb.prim(n) for n in out_spatial]
+                          + [bb.prim(groups * c_g)], element, name=name)
+    return bb.emit_te(compute, g, w, name=name)
+
+
+@conv_input_grad_p.def_relax
+def _(bb, node, g, w):
+    a = node.attrs
+    return _relax_scatter_conv(bb, g, w, a["input_spatial"], [lo for lo, _ in a["pads"]],
+                               a["strides"], a["dilations"], a["groups"], "conv_input_grad")
+
+
 @conv_input_grad_p.def_vjp
 def _(z, dx, g, w, input_spatial, strides, dilations, pads, groups):
     """Forward: dx = conv^T(g, w). Backward: dg = conv(z, w); dw = conv_kernel_grad(z, g)."""
@@ -245,6 +325,32 @@ def _(b, node, x, g):
     if got != kernel:
         dw = b.op("Slice", [dw, b.ints([0] * nd), b.ints(kernel), b.ints(range(2, nd + 2))])
     return b.transpose(dw, list(range(2, nd + 2)) + [0, 1])  # *kernel, Cin/g, Cout
+
+
+@conv_kernel_grad_p.def_relax
+def _(bb, node, x, g):
+    """dw[k, ci, co] = sum over n, o of pad(x)[n, o*s + k*d, group(co)*cin_g + ci] * g[n, o, co]."""
+    a = node.attrs
+    nd = len(node.inputs[0].shape) - 2
+    groups, kernel = a["groups"], a["kernel"]
+
+    def compute(xt, gt):
+        te = bb.te
+        cin, cout = bb.shape(xt)[-1], bb.shape(gt)[-1]
+        xp = _relax_padded(bb, xt, a["pads"], bb.tir.const(0, xt.dtype))
+        red = [te.reduce_axis((0, xt.shape[0]), name="n")]
+        red += [te.reduce_axis((0, o), name=f"o{i}") for i, o in enumerate(gt.shape[1:-1])]
+
+        def element(*index):
+            ci, co = index[nd], index[nd + 1]
+            b = red[0]
+            pos = [o * s + k * d for o, k, s, d in zip(red[1:], index[:nd], a["strides"],
+                                                       a["dilations"])]
+            c = ci if groups == 1 else (co // (cout // groups)) * (cin // groups) + ci
+            return te.sum(xp[(b, *pos, c)] * gt[(b, *red[1:], co)], axis=red)
+        return te.compute([bb.prim(k) for k in kernel] + [bb.prim(cin // groups), bb.prim(cout)],
+                          element, name="conv_kernel_grad")
+    return bb.emit_te(compute, x, g, name="conv_kernel_grad")
 
 
 @conv_kernel_grad_p.def_vjp
@@ -338,6 +444,22 @@ def _(b, node, x, w, *bias):
              strides=list(a["strides"]), dilations=list(a["dilations"]),
              pads=lo_pads + hi_pads, output_padding=extra if any(extra) else None)
     return _to_channels_last(b, y, nd)
+
+
+@conv_transpose_p.def_relax
+def _(bb, node, x, w, *bias):
+    a = node.attrs
+    nd = len(node.inputs[0].shape) - 2
+    spatial = node.inputs[0].shape[1:-1]
+    if any(n is None for n in spatial):
+        raise ValueError("Conv*Transpose needs known spatial input sizes to be compiled; "
+                         f"received input shape {node.inputs[0].shape}. Give the Input a full shape.")
+    geo = [_conv_transpose_geometry(n, k, s, d, a["padding"], p) for n, k, s, d, p in
+           zip(spatial, node.inputs[1].shape[:nd], a["strides"], a["dilations"],
+               a["output_padding"] or (None,) * nd)]
+    y = _relax_scatter_conv(bb, x, w, [o for o, _, _ in geo], [lo for _, _, lo in geo],
+                            a["strides"], a["dilations"], 1, "conv_transpose")
+    return bb.op.add(y, bias[0]) if bias else y
 
 
 @conv_transpose_p.def_vjp

@@ -106,6 +106,58 @@ def _(b, node, x):
     return b.op("Max", [x, b.const(np.zeros((), dtype))])  # ONNX Runtime's Relu is float-only
 
 
+# TVM Relax rules: Relax operators where their semantics are numpy's, else a TE kernel
+# (NaN propagation as numpy's maximum/minimum/sign; integer inputs of floor/ceil/round).
+def _relax_te_unary(fn):
+    return lambda bb, node, x: bb.elementwise(lambda v: fn(bb, v), x, name=node.op)
+
+
+def _relax_float_only(op):
+    return lambda bb, node, x: getattr(bb.op, op)(x) if is_float(node.inputs[0].dtype) else x
+
+
+def _te_sign(bb, v):
+    tir = bb.tir
+    one, zero = tir.const(1, v.dtype), tir.const(0, v.dtype)
+    s = tir.Select(v > zero, one, tir.Select(v < zero, tir.const(-1, v.dtype), zero))
+    return tir.Select(tir.isnan(v), v, s) if is_float(str(v.dtype)) else s
+
+
+def _te_reciprocal(bb, v):
+    if is_float(str(v.dtype)):
+        return bb.tir.const(1, v.dtype) / v
+    return bb.tir.truncdiv(bb.tir.const(1, v.dtype), v)
+
+
+def _te_softplus(bb, v):  # numpy's logaddexp(0, x)
+    tir = bb.tir
+    return bb.fmax(v, tir.const(0, v.dtype)) + tir.log1p(tir.exp(-tir.abs(v)))
+
+
+_UNARY_RELAX = {
+    "negative": lambda bb, node, x: bb.op.negative(x),
+    "exp": lambda bb, node, x: bb.op.exp(x),
+    "log": lambda bb, node, x: bb.op.log(x),
+    "sqrt": lambda bb, node, x: bb.op.sqrt(x),
+    "abs": lambda bb, node, x: bb.op.abs(x),
+    "sign": _relax_te_unary(_te_sign),
+    "floor": _relax_float_only("floor"),
+    "ceil": _relax_float_only("ceil"),
+    "round": _relax_float_only("round"),  # half to even, as numpy
+    "sin": lambda bb, node, x: bb.op.sin(x),
+    "cos": lambda bb, node, x: bb.op.cos(x),
+    "tanh": lambda bb, node, x: bb.op.tanh(x),
+    "sigmoid": lambda bb, node, x: bb.op.sigmoid(x),
+    "erf": lambda bb, node, x: bb.op.erf(x),
+    "relu": _relax_te_unary(lambda bb, v: bb.fmax(v, bb.tir.const(0, v.dtype))),
+    "reciprocal": _relax_te_unary(_te_reciprocal),
+    "softplus": _relax_te_unary(_te_softplus),
+    "softsign": _relax_te_unary(lambda bb, v: v / (bb.tir.const(1, v.dtype) + bb.tir.abs(v))),
+}
+for _name, _rule in _UNARY_RELAX.items():
+    UNARY_PRIMITIVES[_name].def_relax(_rule)
+
+
 # ------------------------------------------------------- unary with params
 elu_p = Primitive("elu", unary_rule)
 
@@ -118,6 +170,16 @@ def _(x, alpha):
 @elu_p.def_onnx
 def _(b, node, x):
     return b.op("Elu", [x], alpha=float(node.attrs["alpha"]))
+
+
+@elu_p.def_relax
+def _(bb, node, x):
+    def f(v):
+        tir = bb.tir
+        neg = tir.const(node.attrs["alpha"], v.dtype) * (
+            tir.exp(bb.fmin(v, tir.const(0, v.dtype))) - tir.const(1, v.dtype))
+        return tir.Select(v > tir.const(0, v.dtype), v, neg)
+    return bb.elementwise(f, x, name="elu")
 
 
 @elu_p.def_vjp
@@ -136,6 +198,13 @@ def _(x, alpha):
 @leaky_relu_p.def_onnx
 def _(b, node, x):
     return b.op("LeakyRelu", [x], alpha=float(node.attrs["alpha"]))
+
+
+@leaky_relu_p.def_relax
+def _(bb, node, x):
+    tir = bb.tir
+    return bb.elementwise(lambda v: tir.Select(v >= tir.const(0, v.dtype), v, v * tir.const(
+        node.attrs["alpha"], v.dtype)), x, name="leaky_relu")
 
 
 @leaky_relu_p.def_vjp
@@ -160,6 +229,16 @@ def _(b, node, x):
     return b.op("Selu", [x], alpha=SELU_ALPHA, gamma=SELU_SCALE)
 
 
+@selu_p.def_relax
+def _(bb, node, x):
+    def f(v):
+        tir = bb.tir
+        neg = tir.const(SELU_ALPHA, v.dtype) * (
+            tir.exp(bb.fmin(v, tir.const(0, v.dtype))) - tir.const(1, v.dtype))
+        return tir.const(SELU_SCALE, v.dtype) * tir.Select(v > tir.const(0, v.dtype), v, neg)
+    return bb.elementwise(f, x, name="selu")
+
+
 @selu_p.def_vjp
 def _(g, y, x):
     return [where(greater(x, 0.0), multiply(g, SELU_SCALE),
@@ -170,6 +249,7 @@ def _(g, y, x):
 stop_gradient_p = Primitive("stop_gradient", unary_rule)
 stop_gradient_p.def_impl(lambda x: x)
 stop_gradient_p.def_onnx(lambda b, node, x: b.op("Identity", [x]))
+stop_gradient_p.def_relax(lambda bb, node, x: x)
 
 
 def stop_gradient(x):
@@ -187,6 +267,9 @@ def _(x, dtype):
 @cast_p.def_onnx
 def _(b, node, x):
     return b.op("Cast", [x], to=ONNX_DTYPE[node.attrs["dtype"]])
+
+
+cast_p.def_relax(lambda bb, node, x: bb.op.astype(x, node.attrs["dtype"]))
 
 
 @cast_p.def_vjp
@@ -243,17 +326,62 @@ for _table, _rule in ((_BINARY, binary_rule), (_COMPARE, compare_rule)):
             _p.def_vjp(_BINARY_VJP[_name])
         BINARY_PRIMITIVES[_name] = _p
 
+
+# TVM Relax rules of the binary ops
+def _relax_binary(op):
+    def rule(bb, node, x, y):
+        if node.inputs[0].dtype == "bool":  # (TVM's LLVM codegen compares bools as floats)
+            x, y = bb.op.astype(x, "int8"), bb.op.astype(y, "int8")
+        return getattr(bb.op, op)(*bb.unify(x, y))
+    return rule
+
+
+def _relax_logical(op):
+    def rule(bb, node, x, y):
+        if node.inputs[0].dtype != "bool":
+            x, y = bb.op.astype(x, "bool"), bb.op.astype(y, "bool")
+        return getattr(bb.op, op)(*bb.unify(x, y))
+    return rule
+
+
+def _relax_power(bb, node, x, y):
+    dtype = node.inputs[0].dtype
+    if is_float(dtype):
+        return bb.op.power(x, y)
+    tir = bb.tir  # integers: exact through float64 for the small powers integers hold
+    return bb.elementwise(lambda a, b: tir.Cast(dtype, tir.round(tir.power(
+        tir.Cast("float64", a), tir.Cast("float64", b)))), x, y, name="power")
+
+
+for _name, _rule in {
+        "add": _relax_binary("add"), "subtract": _relax_binary("subtract"),
+        "multiply": _relax_binary("multiply"),
+        "divide": _relax_binary("divide"),  # integers: C's truncation, as numpy's cast back
+        "power": _relax_power,
+        "maximum": lambda bb, node, x, y: bb.elementwise(bb.fmax, x, y, name="maximum"),
+        "minimum": lambda bb, node, x, y: bb.elementwise(bb.fmin, x, y, name="minimum"),
+        "equal": _relax_binary("equal"), "less": _relax_binary("less"),
+        "less_equal": _relax_binary("less_equal"), "greater": _relax_binary("greater"),
+        "greater_equal": _relax_binary("greater_equal"),
+        "logical_and": _relax_logical("logical_and"), "logical_or": _relax_logical("logical_or"),
+        "logical_xor": _relax_logical("logical_xor")}.items():
+    BINARY_PRIMITIVES[_name].def_relax(_rule)
+
 logical_not_p = Primitive("logical_not", lambda x: AVal(x.shape, "bool"))
 logical_not_p.def_impl(lambda x: np.logical_not(x))
 logical_not_p.def_onnx(lambda b, node, x: b.op("Not", [x]))
+logical_not_p.def_relax(lambda bb, node, x: bb.op.logical_not(
+    x if node.inputs[0].dtype == "bool" else bb.op.astype(x, "bool")))
 
 is_nan_p = Primitive("is_nan", lambda x: AVal(x.shape, "bool"))
 is_nan_p.def_impl(lambda x: np.isnan(x))
 is_nan_p.def_onnx(lambda b, node, x: b.op("IsNaN", [x]))
+is_nan_p.def_relax(lambda bb, node, x: bb.op.isnan(x))
 
 is_inf_p = Primitive("is_inf", lambda x: AVal(x.shape, "bool"))
 is_inf_p.def_impl(lambda x: np.isinf(x))
 is_inf_p.def_onnx(lambda b, node, x: b.op("IsInf", [x]))
+is_inf_p.def_relax(lambda bb, node, x: bb.op.isinf(x))
 
 
 def _where_rule(c, x, y):
@@ -266,6 +394,7 @@ def _where_rule(c, x, y):
 where_p = Primitive("where", _where_rule)
 where_p.def_impl(lambda c, x, y: np.where(c, x, y))
 where_p.def_onnx(lambda b, node, c, x, y: b.op("Where", [c, x, y]))
+where_p.def_relax(lambda bb, node, c, x, y: bb.op.where(*bb.unify(c, x, y)))
 where_p.def_vjp(lambda g, out, c, x, y: [None, _masked(g, c), _masked(g, logical_not(c))])
 
 

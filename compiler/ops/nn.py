@@ -29,6 +29,7 @@ def _matmul_rule(a: AVal, b: AVal):
 matmul_p = Primitive("matmul", _matmul_rule)
 matmul_p.def_impl(lambda a, b: np.matmul(a, b))
 matmul_p.def_onnx(lambda b, node, x, y: b.op("MatMul", [x, y]))
+matmul_p.def_relax(lambda bb, node, x, y: bb.op.matmul(x, y))
 
 
 def _swap_last(t):
@@ -66,6 +67,7 @@ def _(x, axis):
 
 
 softmax_p.def_onnx(lambda b, node, x: b.op("Softmax", [x], axis=node.attrs["axis"]))
+softmax_p.def_relax(lambda bb, node, x: bb.op.nn.softmax(x, node.attrs["axis"]))
 
 
 @softmax_p.def_vjp
@@ -89,6 +91,7 @@ def _(x, axis):
 
 
 log_softmax_p.def_onnx(lambda b, node, x: b.op("LogSoftmax", [x], axis=node.attrs["axis"]))
+log_softmax_p.def_relax(lambda bb, node, x: bb.op.nn.log_softmax(x, node.attrs["axis"]))
 
 
 @log_softmax_p.def_vjp
@@ -143,6 +146,34 @@ def _(b, node, x):
     y = b.op("Resize", [xc, "", "", sizes], mode="linear",
              coordinate_transformation_mode="half_pixel")
     return _to_channels_last(b, y, nd)
+
+
+@resize_bilinear_p.def_relax
+def _(bb, node, x):
+    """As the numpy kernel: one axis after the other, in float64, same source rows and weights."""
+    tir = bb.tir
+    y = bb.emit(bb.op.astype(x, "float64"))
+    for axis, out_size in enumerate(node.attrs["size"], start=1):
+        def compute(t, axis=axis, out_size=out_size):
+            n = t.shape[axis]
+
+            def element(*i):
+                scale = tir.Cast("float64", n) / tir.const(float(out_size), "float64")
+                src = (tir.Cast("float64", i[axis]) + tir.const(0.5, "float64")) * scale \
+                    - tir.const(0.5, "float64")
+                src = tir.min(tir.max(src, tir.const(0.0, "float64")), tir.Cast("float64", n - 1))
+                lo = tir.Cast("int64", tir.floor(src))
+                hi = tir.min(lo + 1, n - 1)
+                w = src - tir.Cast("float64", lo)
+                at = list(i)
+                a = t[tuple(at[:axis] + [lo] + at[axis + 1:])]
+                b = t[tuple(at[:axis] + [hi] + at[axis + 1:])]
+                return a * (tir.const(1.0, "float64") - w) + b * w
+            shape = list(t.shape)
+            shape[axis] = bb.prim(out_size)
+            return bb.te.compute(shape, element, name="resize_linear")
+        y = bb.emit_te(compute, y, name="resize_linear")
+    return bb.op.astype(y, node.inputs[0].dtype)
 
 
 @resize_bilinear_p.def_vjp

@@ -10,8 +10,8 @@ from graphkeras.compiler.ir import AVal
 from graphkeras.compiler.primitive import Primitive
 from graphkeras.compiler.ops._rules import same_dtype
 from graphkeras.compiler.ops._window import (
-    _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding, _to_channels_first,
-    _to_channels_last, _tuple, _window_out)
+    _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding, _relax_geometry,
+    _relax_lowest, _relax_padded, _to_channels_first, _to_channels_last, _tuple, _window_out)
 from graphkeras.compiler.ops.conv import conv_input_grad_p
 
 
@@ -65,6 +65,44 @@ def _pool_onnx(op_type):
 
 max_pool_p.def_onnx(_pool_onnx("MaxPool"))
 avg_pool_p.def_onnx(_pool_onnx("AveragePool"))  # count_include_pad=0, as TensorFlow
+
+
+def _relax_pool(kind):
+    """Max: the NaN-propagating maximum over each window of x padded with -inf. Average:
+    the window sums of x padded with zeros, over the number of real elements."""
+    def rule(bb, node, x):
+        a = node.attrs
+        pool, strides = a["pool"], a["strides"]
+        nd = len(pool)
+        dtype = node.inputs[0].dtype
+
+        def compute(xt):
+            te, tir = bb.te, bb.tir
+            pads, out = _relax_geometry(bb, bb.shape(xt)[1:-1], pool, strides, (1,) * nd,
+                                        a["padding"])
+            fill = _relax_lowest(bb, dtype) if kind == "max" else tir.const(0, dtype)
+            xp = _relax_padded(bb, xt, pads, fill)
+            red = [te.reduce_axis((0, bb.prim(k)), name=f"k{i}") for i, k in enumerate(pool)]
+            reducer = bb.reducer("max", dtype) if kind == "max" else te.sum
+            shape = [xt.shape[0]] + [bb.prim(o) for o in out] + [xt.shape[-1]]
+            y = te.compute(shape, lambda b, *r: reducer(xp[(b, *[o * s + k for o, s, k in zip(
+                r[:nd], strides, red)], r[nd])], axis=red), name=f"{kind}_pool")
+            if kind == "max":
+                return y
+
+            def mean(b, *r):
+                count = 1
+                for o, s, k, n, (lo, _) in zip(r[:nd], strides, pool, xt.shape[1:-1], pads):
+                    start = o * s - lo
+                    count = count * (tir.min(start + k, n) - tir.max(start, 0))
+                return y[(b, *r)] / tir.Cast(dtype, count)
+            return te.compute(shape, mean, name="avg_pool")
+        return bb.emit_te(compute, x, name=f"{kind}_pool")
+    return rule
+
+
+max_pool_p.def_relax(_relax_pool("max"))
+avg_pool_p.def_relax(_relax_pool("avg"))
 
 
 @max_pool_p.def_vjp
@@ -195,6 +233,54 @@ def _(b, node, g, x):
     dx = b.op("ScatterElements", [zeros, indices, updates], axis=2, reduction="add")
     dx = b.op("Reshape", [dx, b.op("Shape", [xc])])
     return _to_channels_last(b, dx, nd)
+
+
+@max_pool_grad_p.def_relax
+def _(bb, node, g, x):
+    """Two TE stages: each window's first maximum (row-major, as numpy's argmax) as a flat
+    offset in the window; then dx[i] = sum of g[o] over the windows o whose first maximum
+    sits at i (no scatter)."""
+    a = node.attrs
+    pool, strides = a["pool"], a["strides"]
+    nd = len(pool)
+    dtype = node.inputs[1].dtype
+    mults = [int(np.prod(pool[i + 1:])) for i in range(nd)]
+
+    def compute(gt, xt):
+        te, tir = bb.te, bb.tir
+        pads, _ = _relax_geometry(bb, bb.shape(xt)[1:-1], pool, strides, (1,) * nd, a["padding"])
+        xp = _relax_padded(bb, xt, pads, _relax_lowest(bb, dtype))
+
+        def combine(p, q):  # (offset, value): the larger value; on ties the earlier offset
+            take = tir.Or(p[1] > q[1], tir.And(p[1] == q[1], p[0] < q[0]))
+            return tir.Select(take, p[0], q[0]), tir.Select(take, p[1], q[1])
+
+        first_max = te.comm_reducer(combine, lambda t0, t1: (
+            tir.max_value(t0), _relax_lowest(bb, t1)), name="first_max")
+        red = [te.reduce_axis((0, bb.prim(k)), name=f"k{i}") for i, k in enumerate(pool)]
+
+        def window(b, *r):
+            flat = sum(k * m for k, m in zip(red, mults))
+            value = xp[(b, *[o * s + k for o, s, k in zip(r[:nd], strides, red)], r[nd])]
+            return first_max((flat, value), axis=red)
+        where, _ = te.compute(gt.shape, window, name="first_max")
+        red2 = [te.reduce_axis((0, bb.prim(k)), name=f"j{i}") for i, k in enumerate(pool)]
+
+        def spread(b, *r):
+            conds, o = [], []
+            for i, k, s, (lo, _), n in zip(r[:nd], red2, strides, pads, gt.shape[1:-1]):
+                p = i + lo - k
+                conds += [p >= 0, tir.floordiv(p, s) < n]
+                if s > 1:
+                    conds.append(tir.floormod(p, s) == 0)
+                o.append(tir.floordiv(p, s))
+            flat = sum(k * m for k, m in zip(red2, mults))
+            at = (b, *o, r[nd])
+            value = tir.if_then_else(tir.all(*conds), tir.Select(
+                where[at] == flat, gt[at], tir.const(0, gt.dtype)), tir.const(0, gt.dtype))
+            return te.sum(value, axis=red2)
+        return te.compute(xt.shape, spread, name="max_pool_grad")
+    return bb.emit_te(compute, g, x, name="max_pool_grad")
 
 
 def max_pool(x, pool_size, strides=None, padding="valid"):

@@ -22,6 +22,20 @@ def _(b, node, x):
                 seed=None if seed is None else float(seed))
 
 
+def _relax_random(kind, a, b):
+    """TVM's own generator (``tvm.contrib.random``); like ONNX Runtime's, its draws are not
+    numpy's, seeded or not."""
+    def rule(bb, node, x):
+        relax = bb.relax
+        ty = relax.TensorType([bb.prim(d) for d in bb.shape(x)], node.inputs[0].dtype)
+        return relax.call_dps_packed(f"tvm.contrib.random.{kind}",
+                                     [relax.prim_value(float(a)), relax.prim_value(float(b))], ty)
+    return rule
+
+
+random_uniform_like_p.def_relax(_relax_random("uniform", 0.0, 1.0))
+
+
 random_normal_like_p = Primitive("random_normal_like", lambda x, seed: AVal(x.shape, x.dtype))
 
 
@@ -35,6 +49,9 @@ def _(b, node, x):
     seed = node.attrs["seed"]
     return b.op("RandomNormalLike", [x], dtype=ONNX_DTYPE[node.inputs[0].dtype],
                 seed=None if seed is None else float(seed))
+
+
+random_normal_like_p.def_relax(_relax_random("normal", 0.0, 1.0))
 
 
 def uniform_like(x, seed=None):
@@ -88,6 +105,23 @@ def _(b, node, like, key):
              lambda x, y: b.op("Add", [x, const(y) if isinstance(y, int) else y]),
              lambda x, y: b.op("Mul", [x, const(y) if isinstance(y, int) else y]))
     return b.cast(b.op("Div", [b.cast(h, "float64"), b.const(np.float64(_M))]), "float32")
+
+
+@hash_uniform_p.def_relax
+def _(bb, node, like, key):
+    """The same integer arithmetic in int64, element by element (row-major positions)."""
+    tir = bb.tir
+
+    def compute(lt, kt):
+        def element(*i):
+            n = tir.const(0, "int64")
+            for k, d in zip(i, lt.shape):
+                n = n * d + k
+            k = tir.floormod(tir.Cast("int64", kt[()]), _M)
+            h = _mix(n, k, lambda v: tir.floormod(v, _M), lambda x, y: x + y, lambda x, y: x * y)
+            return tir.Cast("float32", tir.Cast("float64", h) / tir.const(float(_M), "float64"))
+        return bb.te.compute(lt.shape, element, name="hash_uniform")
+    return bb.emit_te(compute, like, key, name="hash_uniform")
 
 
 def hash_uniform(like, key):

@@ -55,6 +55,24 @@ def _(b, node, x):
     return b.reduce("ReduceSum", x, axes, keepdims)
 
 
+# TVM Relax: Relax's reductions; max/min as TE reductions that propagate NaN (numpy's)
+def _relax_reduce(op):
+    def rule(bb, node, x):
+        axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+        if not axes:
+            return x
+        if op in ("max", "min"):
+            dtype = node.inputs[0].dtype
+            return bb.reduce(x, axes, keepdims, bb.reducer(op, dtype), name=f"reduce_{op}")
+        return getattr(bb.op, op)(x, axis=list(axes), keepdims=keepdims)
+    return rule
+
+
+for _name, _op in (("reduce_sum", "sum"), ("reduce_mean", "mean"), ("reduce_max", "max"),
+                   ("reduce_min", "min"), ("reduce_prod", "prod")):
+    REDUCE_PRIMITIVES[_name].def_relax(_relax_reduce(_op))
+
+
 def _keep(g, axes, keepdims):
     from graphkeras.compiler.ops.shape import unsqueeze_p
     return g if keepdims or not axes else unsqueeze_p.bind(g, axes=tuple(axes))
@@ -105,6 +123,16 @@ def _(b, node, x):
     return b.cast(size, node.attrs["dtype"])
 
 
+@dim_size_p.def_relax
+def _(bb, node, x):
+    def compute(t):
+        size = 1
+        for a in node.attrs["axes"]:
+            size = size * t.shape[a]
+        return bb.te.compute((), lambda: bb.tir.Cast(node.attrs["dtype"], bb.prim(size)), name="dim_size")
+    return bb.emit_te(compute, x, name="dim_size")
+
+
 def dim_size(x, axes, dtype="float32"):
     """Elements over ``axes``: a constant when the sizes are known, else read at run time."""
     axes = tuple(axes)
@@ -123,11 +151,15 @@ argmax_p = Primitive("argmax", _arg_rule)
 argmax_p.def_impl(lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims).astype(np.int64))
 argmax_p.def_onnx(lambda b, node, x: b.op("ArgMax", [x], axis=node.attrs["axis"],
                                           keepdims=int(node.attrs["keepdims"])))
+argmax_p.def_relax(lambda bb, node, x: bb.op.argmax(x, node.attrs["axis"],
+                                                   node.attrs["keepdims"]))
 
 argmin_p = Primitive("argmin", _arg_rule)
 argmin_p.def_impl(lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims).astype(np.int64))
 argmin_p.def_onnx(lambda b, node, x: b.op("ArgMin", [x], axis=node.attrs["axis"],
                                           keepdims=int(node.attrs["keepdims"])))
+argmin_p.def_relax(lambda bb, node, x: bb.op.argmin(x, node.attrs["axis"],
+                                                   node.attrs["keepdims"]))
 
 
 def _ndim(x):

@@ -74,6 +74,22 @@ def _(b, node, x):
     return b.op("Reshape", [x, b.ints([0 if d is None else d for d in node.attrs["shape"]])])
 
 
+@reshape_p.def_relax
+def _(bb, node, x):
+    dims, shape = bb.shape(x), list(node.attrs["shape"])
+    target = [dims[0] if (d is None and i == 0) else d for i, d in enumerate(shape)]
+    if -1 in shape:
+        k = shape.index(-1)
+        total, rest = 1, 1
+        for d in dims:
+            total = total * d
+        for i, d in enumerate(target):
+            if i != k:
+                rest = rest * d
+        target[k] = bb.simplify(bb.prim(total) // bb.prim(rest))
+    return bb.reshape(x, target)
+
+
 reshape_p.def_vjp(lambda g, y, x, shape: [reshape_like(g, x)])
 
 
@@ -81,6 +97,7 @@ reshape_p.def_vjp(lambda g, y, x, shape: [reshape_like(g, x)])
 reshape_like_p = Primitive("reshape_like", lambda x, like: AVal(like.shape, x.dtype))
 reshape_like_p.def_impl(lambda x, like: x.reshape(like.shape))
 reshape_like_p.def_onnx(lambda b, node, x, like: b.op("Reshape", [x, b.op("Shape", [like])]))
+reshape_like_p.def_relax(lambda bb, node, x, like: bb.reshape(x, bb.shape(like)))
 reshape_like_p.def_vjp(lambda g, y, x, like: [reshape_like(g, x), None])
 
 
@@ -93,6 +110,8 @@ broadcast_like_p = Primitive("broadcast_like", _broadcast_like_rule)
 broadcast_like_p.def_impl(lambda x, like: np.broadcast_to(
     x, np.broadcast_shapes(x.shape, like.shape)).copy())
 broadcast_like_p.def_onnx(lambda b, node, x, like: b.op("Expand", [x, b.op("Shape", [like])]))
+broadcast_like_p.def_relax(lambda bb, node, x, like: bb.op.broadcast_to(
+    x, [bb.prim(d) for d in bb.broadcast_dims(bb.shape(like), bb.shape(x))]))
 broadcast_like_p.def_vjp(lambda g, y, x, like: [g, None])  # autodiff sums back to x's shape
 
 
@@ -100,6 +119,7 @@ broadcast_like_p.def_vjp(lambda g, y, x, like: [g, None])  # autodiff sums back 
 transpose_p = Primitive("transpose", lambda x, perm: AVal(tuple(x.shape[p] for p in perm), x.dtype))
 transpose_p.def_impl(lambda x, perm: np.transpose(x, perm))
 transpose_p.def_onnx(lambda b, node, x: b.transpose(x, node.attrs["perm"]))
+transpose_p.def_relax(lambda bb, node, x: bb.op.permute_dims(x, list(node.attrs["perm"])))
 transpose_p.def_vjp(lambda g, y, x, perm: [transpose_p.bind(g, perm=tuple(np.argsort(perm).tolist()))])
 
 
@@ -128,6 +148,7 @@ def _concat_rule(*xs, axis):
 concat_p = Primitive("concat", _concat_rule)
 concat_p.def_impl(lambda *xs, axis: np.concatenate(xs, axis=axis))
 concat_p.def_onnx(lambda b, node, *xs: b.op("Concat", list(xs), axis=node.attrs["axis"]))
+concat_p.def_relax(lambda bb, node, *xs: bb.op.concat(list(xs), axis=node.attrs["axis"]))
 
 
 @concat_p.def_vjp
@@ -178,6 +199,22 @@ def _(b, node, x):
     return b.op("Slice", [x, b.ints(starts), b.ints(ends), b.ints(a["axes"]), b.ints(a["steps"])])
 
 
+@slice_p.def_relax
+def _(bb, node, x):
+    """Python's slice semantics on known or symbolic sizes, as one TE gather."""
+    a = node.attrs
+
+    def compute(t):
+        dims = bb.shape(t)
+        first, out, steps = [0] * len(dims), list(dims), [1] * len(dims)
+        for start, end, axis, step in zip(a["starts"], a["ends"], a["axes"], a["steps"]):
+            first[axis], out[axis] = bb.py_slice(dims[axis], start, end, step)
+            steps[axis] = step
+        return bb.te.compute([bb.prim(d) for d in out], lambda *i: t[tuple(
+            f + k * s for f, k, s in zip(first, i, steps))], name="slice")
+    return bb.emit_te(compute, x, name="slice")
+
+
 @slice_p.def_vjp
 def _(g, y, x, starts, ends, axes, steps):
     """Zeros where the slice skipped: pad back (a step > 1 first interleaves zeros)."""
@@ -222,6 +259,7 @@ def _gather_rule(x, indices, axis):
 gather_p = Primitive("gather", _gather_rule)
 gather_p.def_impl(lambda x, indices, axis: np.take(x, indices, axis=axis))
 gather_p.def_onnx(lambda b, node, x, i: b.op("Gather", [x, i], axis=node.attrs["axis"]))
+gather_p.def_relax(lambda bb, node, x, i: bb.op.take(x, i, axis=node.attrs["axis"], mode="wrap"))
 gather_p.def_vjp(lambda g, y, x, indices, axis: [scatter_add(g, x, indices, axis), None])
 
 
@@ -264,6 +302,24 @@ def _(b, node, updates, like, indices):
     return out
 
 
+@scatter_add_p.def_relax
+def _(bb, node, updates, like, indices):
+    axis = node.attrs["axis"]
+    rank, k = len(node.inputs[1].shape), len(node.inputs[2].shape)
+    dims = bb.shape(like)
+    perm = [axis] + [i for i in range(rank) if i != axis]
+    if axis:  # move the gathered axis first
+        uperm = list(range(axis, axis + k)) + list(range(axis)) + list(range(axis + k, rank + k - 1))
+        updates = bb.op.permute_dims(updates, uperm)
+        dims = [dims[p] for p in perm]
+    idx = bb.emit_te(lambda it, lt: bb.te.compute(it.shape, lambda *i: bb.tir.floormod(
+        bb.tir.Cast("int64", it[i]), lt.shape[axis]), name="wrap_index"), indices, like,
+        name="wrap_index")
+    zeros = bb.op.zeros([bb.prim(d) for d in dims], node.inputs[0].dtype)
+    out = bb.op.scatter_nd(zeros, bb.op.expand_dims(idx, [k]), updates, "add")
+    return bb.op.permute_dims(out, np.argsort(perm).tolist()) if axis else out
+
+
 def scatter_add(updates, like, indices, axis):
     return scatter_add_p.bind(updates, like, indices, axis=axis)
 
@@ -279,6 +335,7 @@ def _unsqueeze_rule(x, axes):
 unsqueeze_p = Primitive("unsqueeze", _unsqueeze_rule)
 unsqueeze_p.def_impl(lambda x, axes: np.expand_dims(x, tuple(axes)))
 unsqueeze_p.def_onnx(lambda b, node, x: b.unsqueeze(x, node.attrs["axes"]))
+unsqueeze_p.def_relax(lambda bb, node, x: bb.op.expand_dims(x, list(node.attrs["axes"])))
 unsqueeze_p.def_vjp(lambda g, y, x, axes: [squeeze_p.bind(g, axes=axes)])
 
 
@@ -292,6 +349,8 @@ def _squeeze_rule(x, axes):
 squeeze_p = Primitive("squeeze", _squeeze_rule)
 squeeze_p.def_impl(lambda x, axes: np.squeeze(x, tuple(axes)))
 squeeze_p.def_onnx(lambda b, node, x: b.squeeze(x, node.attrs["axes"]))
+squeeze_p.def_relax(lambda bb, node, x: bb.reshape(
+    x, [d for i, d in enumerate(bb.shape(x)) if i not in node.attrs["axes"]]))
 squeeze_p.def_vjp(lambda g, y, x, axes: [unsqueeze_p.bind(g, axes=axes)])
 
 
@@ -315,6 +374,10 @@ def _(b, node, x):
     return b.op("Expand", [x, b.ints([1 if d is None else d for d in node.attrs["shape"]])])
 
 
+expand_p.def_relax(lambda bb, node, x: bb.op.broadcast_to(x, [bb.prim(d) for d in bb.broadcast_dims(
+    bb.shape(x), [1 if d is None else d for d in node.attrs["shape"]])]))
+
+
 expand_p.def_vjp(lambda g, y, x, shape: [g])  # autodiff sums back to x's shape
 
 
@@ -322,6 +385,7 @@ tile_p = Primitive("tile", lambda x, reps: AVal(
     tuple(None if d is None else d * r for d, r in zip(x.shape, reps)), x.dtype))
 tile_p.def_impl(lambda x, reps: np.tile(x, reps))
 tile_p.def_onnx(lambda b, node, x: b.op("Tile", [x, b.ints(node.attrs["reps"])]))
+tile_p.def_relax(lambda bb, node, x: bb.op.tile(x, list(node.attrs["reps"])))
 
 
 @tile_p.def_vjp
@@ -365,6 +429,34 @@ def _(b, node, x):
         value = b.const(np.asarray(node.attrs["constant_value"], dtype=node.inputs[0].dtype))
         return b.op("Pad", [x, onnx_pads, value], mode="constant")
     return b.op("Pad", [x, onnx_pads], mode=mode)
+
+
+@pad_p.def_relax
+def _(bb, node, x):
+    pads, mode = node.attrs["pads"], node.attrs["mode"]
+    dtype = node.inputs[0].dtype
+    tir = bb.tir
+    fill = tir.const(np.asarray(node.attrs["constant_value"], dtype).item(), dtype)
+
+    def compute(t):
+        dims = bb.shape(t)
+
+        def element(*i):
+            src, inside = [], []
+            for k, n, (lo, hi) in zip(i, dims, pads):
+                s = k - lo
+                if lo or hi:
+                    if mode == "edge":
+                        s = tir.min(tir.max(s, 0), bb.prim(n) - 1)
+                    elif mode == "reflect":  # (pads below the size, as ONNX)
+                        s = tir.Select(s < 0, -s, tir.Select(s >= n, 2 * (bb.prim(n) - 1) - s, s))
+                    else:
+                        inside += [s >= 0, s < n]
+                src.append(s)
+            return tir.if_then_else(tir.all(*inside), t[tuple(src)], fill) if inside else t[tuple(src)]
+        out = [d + lo + hi for d, (lo, hi) in zip(dims, pads)]
+        return bb.te.compute([bb.prim(d) for d in out], element, name="pad")
+    return bb.emit_te(compute, x, name="pad")
 
 
 @pad_p.def_vjp

@@ -16,7 +16,7 @@ import numpy as np
 from graphkeras import backend, initializers, regularizers
 from graphkeras.compiler.primitive import Tensor, current_trace
 from graphkeras.compiler.primitive import Trace
-from graphkeras.engine.keras_tensor import KerasTensor, Node, flatten, map_structure
+from graphkeras.engine.keras_tensor import KerasTensor, Node, flatten, map_structure, pack_like
 from graphkeras.variables import Variable
 
 _ALLOWED_KWARGS = {"input_shape", "batch_input_shape", "batch_size", "weights",
@@ -149,7 +149,8 @@ class Layer:
         self._loss_fns: list = []
         self.built = False
         self.input_spec = None
-        self.supports_masking = False
+        # as tf.keras: a layer that overrides compute_mask supports masking
+        self._supports_masking = type(self).compute_mask is not Layer.compute_mask
         self._batch_input_shape = None
         self._build_input_shape = None
 
@@ -286,6 +287,65 @@ class Layer:
                                  "output shapes.")
         return map_structure(lambda t: t.shape, out)
 
+    # masking --------------------------------------------------------
+    @property
+    def supports_masking(self):
+        """Whether ``compute_mask`` runs after ``call`` (tf.keras' rule: set by the layer, or
+        True when the layer overrides ``compute_mask``)."""
+        return self._supports_masking
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = value
+
+    def compute_mask(self, inputs, mask=None):
+        """The output mask: None, or the input mask passed through when the layer
+        supports masking (tf.keras' default)."""
+        if not self._supports_masking:
+            if any(m is not None for m in flatten(mask)):
+                raise TypeError(f"Layer {self.name} does not support masking, but was passed an "
+                                f"input_mask: {mask}")
+            return None
+        return mask
+
+    def _mask_argument(self, args, kwargs):
+        """(passed, value) of an explicit ``mask`` argument, by keyword or by position."""
+        if "mask" in kwargs:
+            return True, kwargs["mask"]
+        if self._call_has_mask:
+            names = list(inspect.signature(self.call).parameters)
+            index = names.index("mask")
+            if len(args) > index:
+                return True, args[index]
+        return False, None
+
+    def _get_input_masks(self, inputs, args, kwargs):
+        """(masks, implicit): an explicit ``mask`` argument wins; otherwise the
+        ``_keras_mask`` of the input tensors, shaped like ``inputs`` (None when none has
+        one), as tf.keras does."""
+        if not self._supports_masking and not self._call_has_mask:
+            return None, False
+        passed, value = self._mask_argument(args, kwargs)
+        if passed:
+            return value, False
+        masks = [get_mask(t) for t in flatten(inputs)]
+        if all(m is None for m in masks):
+            return None, False
+        return pack_like(inputs, masks), True
+
+    def _set_mask_metadata(self, inputs, outputs, previous_mask):
+        """Attach ``compute_mask``'s result to the outputs (unless ``call`` set them)."""
+        flat = flatten(outputs)
+        if getattr(self, "_compute_output_and_mask_jointly", False) or \
+                all(get_mask(x) is not None for x in flat):
+            return outputs
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return outputs
+        flat_masks = flatten(masks)
+        new = [attach_mask(t, m) for t, m in zip(flat, flat_masks)] + flat[len(flat_masks):]
+        return pack_like(outputs, new)
+
     # weights --------------------------------------------------------
     def add_weight(self, name=None, shape=None, dtype=None, initializer=None, regularizer=None,
                    trainable=None, constraint=None, use_resource=None, synchronization=None,
@@ -378,6 +438,9 @@ class Layer:
             kwargs["training"] = bool(training) if training is not None else False
         elif not self._call_has_training:
             kwargs.pop("training", None)
+        input_masks, implicit_mask = self._get_input_masks(inputs, args, kwargs)
+        if implicit_mask and self._call_has_mask:
+            kwargs["mask"] = input_masks
         if not self._call_has_mask:
             kwargs.pop("mask", None)
         inputs = map_structure(_as_input_array, inputs)
@@ -395,23 +458,35 @@ class Layer:
                     # tf.keras: the penalty of the outputs, divided by the batch size
                     penalty = self.activity_regularizer(out)
                     self.add_loss(ops.divide(penalty, dim_size(out, (0,), "float32")))
+            if self._supports_masking:
+                outputs = self._set_mask_metadata(inputs, outputs, input_masks)
         return outputs
 
     def _functional_call(self, args, kwargs):
         """Record a node: infer output shapes by tracing ``call`` on placeholders."""
         inputs = args[0]
         assert_input_compatibility(self.input_spec, inputs, self.name)
+        input_masks, implicit_mask = self._get_input_masks(inputs, args, kwargs)
         trace = Trace(f"{self.name}_shape")
         placeholders = {}
         with trace:
             def to_placeholder(x):
                 if isinstance(x, KerasTensor):
                     t = trace.input(x.shape, x.dtype, x.name or "x")
+                    if x._keras_mask is not None:  # the mask's placeholder rides along
+                        t._keras_mask = trace.input(x._keras_mask.shape, x._keras_mask.dtype,
+                                                    "mask")
                     placeholders[id(x)] = t
                     return t
                 return x
             t_args = map_structure(to_placeholder, args)
             t_kwargs = map_structure(to_placeholder, kwargs)
+            if implicit_mask:
+                t_masks = pack_like(inputs, [get_mask(t) for t in flatten(t_args[0])])
+                if self._call_has_mask:  # passed to call, not recorded in the node
+                    t_kwargs["mask"] = t_masks
+            else:
+                t_masks = self._mask_argument(t_args, t_kwargs)[1]
             if self._call_has_training and t_kwargs.get("training") is None:
                 t_kwargs["training"] = False
             elif not self._call_has_training:
@@ -422,12 +497,20 @@ class Layer:
             assert_input_compatibility(self.input_spec, t_args[0], self.name)
             with trace.name_scope(self.name):
                 t_out = self.call(*t_args, **t_kwargs)
-        del inputs
+            if self._supports_masking:
+                t_out = self._set_mask_metadata(t_args[0], t_out, t_masks)
+        del inputs, input_masks
 
         def to_keras(t):
             if isinstance(t, Tensor):
-                return KerasTensor(t.shape, t.dtype, name=self.name)
-            return KerasTensor(np.shape(t), np.asarray(t).dtype.name, name=self.name)
+                out = KerasTensor(t.shape, t.dtype, name=self.name)
+            else:
+                out = KerasTensor(np.shape(t), np.asarray(t).dtype.name, name=self.name)
+            mask = get_mask(t)
+            if mask is not None:
+                out._keras_mask = KerasTensor(shape_of(mask), str(mask.dtype),
+                                              name=f"{self.name}_mask")
+            return out
         outputs = map_structure(to_keras, t_out)
         Node(self, call_args=args, call_kwargs=kwargs, outputs=outputs)
         return outputs
@@ -445,6 +528,37 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__module__}.{type(self).__name__} object '{self.name}'>"
+
+
+class MaskedArray(np.ndarray):
+    """An eager (numpy) layer output that carries its mask in ``_keras_mask``, as tf.keras
+    sets the attribute on eager tensors. Arrays computed from it are plain values (their
+    ``_keras_mask`` is None)."""
+    _keras_mask = None
+
+
+def get_mask(x):
+    """The ``_keras_mask`` of a tensor, KerasTensor or array (None if it has none)."""
+    return getattr(x, "_keras_mask", None)
+
+
+def attach_mask(x, mask):
+    """``x`` carrying ``mask``: symbolic tensors get the attribute; a numpy array comes
+    back as a :class:`MaskedArray` view."""
+    if isinstance(x, (Tensor, KerasTensor)):
+        x._keras_mask = mask
+        return x
+    if isinstance(x, np.ndarray):
+        if mask is None and get_mask(x) is None:
+            return x
+        out = x.view(MaskedArray)
+        out._keras_mask = mask
+        return out
+    try:
+        x._keras_mask = mask
+    except AttributeError:  # a value without attributes (a Python number)
+        pass
+    return x
 
 
 def _as_input_array(x):

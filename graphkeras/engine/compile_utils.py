@@ -69,6 +69,7 @@ class LossesContainer:
                 raise ValueError(f"The model output {self.output_names[i]!r} has a loss, but no "
                                  "target (y) was given for it.")
             yt, yp, sw = match_dtype_and_rank(yt, yp, sw)
+            sw = apply_mask(yp, sw, getattr(yp, "_keras_mask", None))  # a masked output
             value = fn(yt, yp, sample_weight=sw)
             batch = ops.cast(_batch_size(yp), "float32")
             if self.per_output_metrics[i] is not None:
@@ -128,6 +129,20 @@ def match_dtype_and_rank(y_t, y_p, sw):
     return y_t, y_p, sw
 
 
+def apply_mask(y_pred, sample_weight, mask):
+    """tf.keras' ``apply_mask``: the output mask (as ``y_pred``'s dtype) times the sample
+    weights (their rank matched to the mask's)."""
+    if mask is None:
+        return sample_weight
+    from graphkeras.losses.base import squeeze_or_expand_dimensions
+    mask = ops.cast(mask, y_pred.dtype)
+    if sample_weight is None:
+        return mask
+    sample_weight = ops.cast(sample_weight, mask.dtype)
+    mask, _, sample_weight = squeeze_or_expand_dimensions(mask, sample_weight=sample_weight)
+    return ops.multiply(sample_weight, mask)
+
+
 def _batch_size(y):
     """The batch dimension as a scalar (known now, or read at run time)."""
     from graphkeras.compiler.ops.reduce import dim_size
@@ -184,8 +199,10 @@ class MetricsContainer:
                 continue
             sw = None if sample_weight is None else sample_weight[i]
             yt, yp, sw = match_dtype_and_rank(yt, yp, sw)
+            mask = getattr(yp, "_keras_mask", None)  # tf.keras: the mask weighs every metric
+            sw = apply_mask(yp, sw, mask)
             for metric in self.metrics_per_output[i]:
-                metric.update_state(yt, yp)
+                metric.update_state(yt, yp, sample_weight=mask)
             for metric in self.weighted_per_output[i]:
                 metric.update_state(yt, yp, sample_weight=sw)
 

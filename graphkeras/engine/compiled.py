@@ -25,7 +25,7 @@ class CompiledGraph:
     """
 
     def __init__(self, graph: Graph, params: list, n_data: int, eager: bool = False,
-                 output_names: list[str] | None = None, frozen: bool = False):
+                 output_names: list[str] | None = None, frozen: bool = False, jit: bool = False):
         self.graph = graph
         self.params = params
         self.n_data = n_data
@@ -38,7 +38,12 @@ class CompiledGraph:
         optimize(graph, FINAL_PIPELINE)
         check_graph(graph)
         _debug_dump(graph, self)
-        if not eager:
+        if not eager and jit:  # jit_compile=True: TVM
+            from graphkeras.runtime import tvm_executor
+            state = tvm_executor.device_state()
+            keys = {name: var.place(state) for name, var in zip(self.param_names, params)}
+            self._executor = tvm_executor.TVMGraphExecutor(graph, self.data_names, keys, state)
+        elif not eager:
             state = backend.device_state()
             keys = {name: var.place(state) for name, var in zip(self.param_names, params)}
             self._executor = GraphExecutor(self.onnx_model().SerializeToString(), self.data_names,

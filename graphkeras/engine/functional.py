@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 
 from graphkeras import serialization
-from graphkeras.engine.base_layer import Layer
+from graphkeras.engine.base_layer import Layer, attach_mask, get_mask
 from graphkeras.engine.input_layer import InputLayer
 from graphkeras.engine.keras_tensor import KerasTensor, flatten, map_structure, pack_like
 from graphkeras.engine.training import Model
@@ -21,23 +21,37 @@ def map_graph_network(inputs, outputs):
     order, layer_indices = [], {}
     done, active = set(), set()
 
-    def visit(tensor):
+    def enter(tensor):
+        """The node to visit for ``tensor``, marked active; None once it is done."""
         node = tensor.node
         if id(node) in done:
-            return
+            return None
         if id(node) in active:
             raise ValueError(f"The tensor {tensor} at layer '{node.layer.name}' is part of a cycle.")
         layer_indices.setdefault(node.layer, len(layer_indices))
         active.add(id(node))
-        if not node.is_input:
-            for t in node.keras_inputs:
-                visit(t)
-        done.add(id(node))
-        active.discard(id(node))
-        order.append(node)
+        return node
 
+    def inputs_of(node):
+        return iter(()) if node.is_input else iter(node.keras_inputs)
+
+    # depth-first, post-order, with an explicit stack (a deep model would exceed Python's
+    # recursion limit): a node is appended once all its inputs' nodes are
     for t in outputs:
-        visit(t)
+        node = enter(t)
+        stack = [(node, inputs_of(node))] if node is not None else []
+        while stack:
+            node, pending = stack[-1]
+            for t_in in pending:
+                child = enter(t_in)
+                if child is not None:
+                    stack.append((child, inputs_of(child)))
+                    break
+            else:
+                stack.pop()
+                done.add(id(node))
+                active.discard(id(node))
+                order.append(node)
     node_depth, layer_depth = {}, {}
     for node in reversed(order):
         depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
@@ -126,11 +140,14 @@ class Functional(Model):
     def _input_structure(self):
         return self._nested_inputs
 
+    _compute_output_and_mask_jointly = True  # the outputs carry their masks from the graph
+
     def call(self, inputs, training=None, mask=None):
         values = {}
         flat = self._flatten_call_inputs(inputs)
-        for t, v in zip(self.inputs, flat):
-            values[id(t)] = v
+        masks = _flatten_call_masks(self, mask, len(flat))
+        for t, v, m in zip(self.inputs, flat, masks):
+            values[id(t)] = v if m is None else attach_mask(v, m)
         for node in self._nodes:
             if node.is_input:
                 continue
@@ -139,6 +156,11 @@ class Functional(Model):
             for t, v in zip(node.flat_outputs, flatten(outs)):
                 values[id(t)] = v
         return pack_like(self._nested_outputs, [values[id(t)] for t in self.outputs])
+
+    def compute_mask(self, inputs, mask=None):
+        """The output masks: the graph run on ``inputs`` with ``mask`` (tf.keras)."""
+        outputs = self.call(inputs, mask=mask)
+        return map_structure(get_mask, outputs)
 
     def _flatten_call_inputs(self, inputs):
         if isinstance(inputs, dict):
@@ -191,6 +213,16 @@ class Functional(Model):
         return cls(inputs=inputs, outputs=outputs, name=name)
 
 
+def _flatten_call_masks(model, mask, n):
+    """The masks given to a model call, one per model input (None where none)."""
+    if mask is None:
+        return [None] * n
+    if isinstance(mask, dict):
+        return [mask.get(name) for name in model.input_names]
+    masks = flatten(mask) if isinstance(mask, (list, tuple)) else [mask]
+    return masks + [None] * (n - len(masks))
+
+
 def serialize_node(node, ref):
     """tf.keras' node layout: the first argument's structure with each tensor as
     ``[layer, node, tensor, kwargs]``; other arguments go into ``kwargs`` (by name),
@@ -199,7 +231,7 @@ def serialize_node(node, ref):
     first, rest = node.call_args[0], node.call_args[1:]
     names = [p for p in inspect.signature(layer.call).parameters][1:]
     kwargs = dict(zip(names, rest))
-    kwargs.update({k: v for k, v in node.call_kwargs.items() if k != "mask"})
+    kwargs.update(node.call_kwargs)  # an explicit mask too (the framework's are not recorded)
     kwargs = map_structure(lambda v: ref(v) if isinstance(v, KerasTensor) else
                            (v.tolist() if isinstance(v, np.ndarray) else v), kwargs)
 
@@ -401,14 +433,15 @@ def _process_node(layer, node_data, outputs_of, missing=None):
 
 
 def _resolve_kwargs(kwargs, outputs_of, missing):
-    out = {}
-    for k, v in kwargs.items():
+    def resolve(v):
         if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):
             key = (v[0], v[1])
             if key in outputs_of and v[2] < len(outputs_of[key]):
-                out[k] = outputs_of[key][v[2]]
-            else:
-                missing.append(v)
-        else:
-            out[k] = v
-    return out
+                return outputs_of[key][v[2]]
+            missing.append(v)
+            return None
+        if isinstance(v, list) and any(isinstance(x, list) for x in v) and \
+                all(isinstance(x, list) or x is None for x in v):  # e.g. mask=[a, None]
+            return [resolve(x) for x in v]
+        return v
+    return {k: resolve(v) for k, v in kwargs.items()}

@@ -20,6 +20,7 @@ class KerasTensor:
         self.dtype = canonical_dtype(dtype)
         self.name = name
         self._keras_history = None  # (layer, node_index, tensor_index)
+        self._keras_mask = None  # a KerasTensor (shape/dtype only) when the value carries a mask
 
     @property
     def ndim(self):
@@ -141,7 +142,8 @@ class Node:
         self.call_kwargs = call_kwargs or {}
         self.outputs = outputs
         self.is_input = not call_args and not self.call_kwargs
-        self.keras_inputs = [t for t in flatten((call_args, self.call_kwargs))
+        # keyword arguments in call order, not sorted (tf.keras' traversal, hence layer order)
+        self.keras_inputs = [t for t in flatten((call_args, list(self.call_kwargs.values())))
                              if isinstance(t, KerasTensor)]
         layer._inbound_nodes.append(self)
         node_index = len(layer._inbound_nodes) - 1

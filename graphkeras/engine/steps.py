@@ -95,13 +95,18 @@ class CompiledStep:
         self._executor = None
         self._onnx = None
         if not eager:
-            state = backend.device_state()
-            self._executor = StepExecutor(
-                self.onnx_model().SerializeToString(), self.data_names,
-                {name: var.place(state) for name, var in zip(self.state_names, self.read)},
-                {name: var.place(state) for name, var in
-                 zip(self.output_names[len(self.log_names):], self.written)},
-                self.output_names[:len(self.log_names)], state)
+            jit = bool(getattr(model, "_jit_compile", False))  # TVM instead of ONNX Runtime
+            if jit:
+                from graphkeras.runtime import tvm_executor
+            state = tvm_executor.device_state() if jit else backend.device_state()
+            reads = {name: var.place(state) for name, var in zip(self.state_names, self.read)}
+            writes = {name: var.place(state) for name, var in
+                      zip(self.output_names[len(self.log_names):], self.written)}
+            logs = self.output_names[:len(self.log_names)]
+            self._executor = tvm_executor.TVMStepExecutor(
+                graph, self.output_names, self.data_names, reads, writes, logs, state) if jit \
+                else StepExecutor(self.onnx_model().SerializeToString(), self.data_names, reads,
+                                  writes, logs, state)
 
     @classmethod
     def _trace_loop(cls, model, kind, spec, syms, repeat):

@@ -50,6 +50,8 @@ class Trainer:
         self.predict_function = None
         self._predict_graph = None
         self._is_compiled = True
+        from graphkeras.distribute import current_strategy  # compiled in a strategy's scope
+        self._distribute_strategy = current_strategy() or getattr(self, "_distribute_strategy", None)
 
     def _build_containers(self):
         from graphkeras.engine.compile_utils import LossesContainer, MetricsContainer
@@ -87,10 +89,12 @@ class Trainer:
         return out
 
     def _flatten_sublayers(self):
-        found, stack = [], list(self._layers)
-        while stack:
-            layer = stack.pop(0)
-            if all(layer is not f for f in found):
+        found, seen, stack, i = [], set(), list(self._layers), 0
+        while i < len(stack):  # breadth first; linear in the layers (a set of ids, no pop(0))
+            layer = stack[i]
+            i += 1
+            if id(layer) not in seen:
+                seen.add(id(layer))
                 found.append(layer)
                 stack.extend(layer._layers)
         return found
@@ -222,6 +226,8 @@ class Trainer:
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1, max_queue_size=10, workers=1,
             use_multiprocessing=False):
+        if getattr(self, "_distribute_strategy", None) is not None:  # gk.distribute runs it
+            return _distributed("fit", self, locals())
         from graphkeras import callbacks as callbacks_mod
         self._assert_compiled("training/testing")
         verbose = 1 if verbose == "auto" else verbose
@@ -289,6 +295,8 @@ class Trainer:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, max_queue_size=10, workers=1,
                  use_multiprocessing=False, return_dict=False, **kwargs):
+        if getattr(self, "_distribute_strategy", None) is not None:  # gk.distribute runs it
+            return _distributed("evaluate", self, locals())
         from graphkeras import callbacks as callbacks_mod
         self._assert_compiled("training/testing")
         if kwargs:
@@ -341,6 +349,15 @@ class Trainer:
         return logs if return_dict else _flatten_logs(logs, self.metrics_names)
 
 
+def _distributed(method, model, arguments):
+    """Run ``fit``/``evaluate``/``predict`` with the model's ``gk.distribute`` strategy."""
+    from graphkeras.distribute import loops
+    arguments = dict(arguments)
+    arguments.pop("self")
+    arguments.update(arguments.pop("kwargs", {}))
+    return getattr(loops, method)(model._distribute_strategy, model, **arguments)
+
+
 def _unpack(data):
     from graphkeras.engine.training import unpack_x_y_sample_weight
     return unpack_x_y_sample_weight(data)
@@ -383,9 +400,5 @@ def _cast_target(y):
 
 
 def _require_tvm():
-    try:
-        import tvm  # noqa: F401
-    except ImportError:
-        raise ValueError("`jit_compile=True` compiles the steps with Apache TVM, which is not "
-                         "installed. Install it with `pip install graphkeras[tvm]`, or compile "
-                         "with `jit_compile=False` (ONNX Runtime).") from None
+    from graphkeras.runtime.tvm_executor import require_tvm
+    require_tvm()  # an ImportError that says `pip install graphkeras[tvm]`

@@ -12,6 +12,7 @@ import numpy as np
 
 from graphkeras import backend
 from graphkeras.compiler.primitive import Tensor, Trace, current_trace
+from graphkeras.engine import base_layer as _base_layer
 from graphkeras.engine import data_adapter
 from graphkeras.engine.base_layer import Layer, call_context_training, training_scope
 from graphkeras.engine.compiled import CompiledGraph
@@ -119,9 +120,10 @@ class Model(Trainer, Layer):
         flat = flatten(inputs)
         symbolic = any(isinstance(t, (KerasTensor, Tensor)) for t in flat) or current_trace()
         training = kwargs.get("training")
+        nested = bool(getattr(_base_layer._context, "training", None))  # in a caller's call
         if training is None:  # a nested model runs in its caller's mode, as in tf.keras
             training = call_context_training()
-        if symbolic or self.run_eagerly or training:
+        if symbolic or self.run_eagerly or training or nested:
             if not any(isinstance(t, KerasTensor) for t in flat):
                 self._record_spec(inputs)
             with training_scope(bool(training) if training is not None else None):
@@ -197,14 +199,21 @@ class Model(Trainer, Layer):
             flat_out = flatten(outputs)
             flat_out = [o if isinstance(o, Tensor) else Tensor(trace.lift(o), trace) for o in flat_out]
         graph = trace.graph
-        graph.outputs = [t.value for t in flat_out]
+        # state written by stateful layers (RNN states) comes out after the predictions
+        updates = list(trace.updates.values())
+        graph.outputs = [t.value for t in flat_out] + [t.value for _, t in updates]
         self._output_structure = outputs
         params = [var for var, _ in trace.params.values()]
         if self.output_names is None:
             self.output_names = [f"output_{i + 1}" for i in range(len(flat_out))]
         names = self.output_names if len(self.output_names) == len(flat_out) else None
-        return CompiledGraph(graph, params, n_data=len(xs), eager=self.run_eagerly,
-                             output_names=names, frozen=True)
+        if names is not None and updates:
+            names = names + [f"{var.path}/new" for var, _ in updates]
+        compiled = CompiledGraph(graph, params, n_data=len(xs), eager=self.run_eagerly,
+                                 output_names=names, frozen=not updates,
+                                 jit=bool(self._jit_compile))
+        compiled.state_updates = [var for var, _ in updates]
+        return compiled
 
     def _input_structure_for(self, xs):
         if self.inputs is not None:
@@ -229,7 +238,14 @@ class Model(Trainer, Layer):
         compiled = self._predict_graph
 
         def predict_function(arrays):
-            return compiled(arrays)
+            outs = compiled(arrays)
+            written = getattr(compiled, "state_updates", ())
+            if written:  # stateful layers: their new state, for the next call
+                n = len(outs) - len(written)
+                for var, value in zip(written, outs[n:]):
+                    var.assign(value)
+                outs = outs[:n]
+            return outs
 
         self.predict_function = predict_function
         return predict_function
@@ -289,6 +305,10 @@ class Model(Trainer, Layer):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 max_queue_size=10, workers=1, use_multiprocessing=False):
+        if getattr(self, "_distribute_strategy", None) is not None:  # gk.distribute runs it
+            arguments = dict(locals())
+            from graphkeras.engine.trainer import _distributed
+            return _distributed("predict", self, arguments)
         if x is None:
             raise ValueError("Unexpected value for `x`: None. Pass the data to predict on.")
         verbose = 1 if verbose == "auto" else verbose

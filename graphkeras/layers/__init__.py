@@ -20,3 +20,9 @@ from graphkeras.layers.merging import (  # noqa: F401
 from graphkeras.layers.normalization import BatchNormalization, LayerNormalization  # noqa: F401
 from graphkeras.layers.activation import (  # noqa: F401
     ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU)
+from graphkeras.layers.masking import Masking  # noqa: F401
+from graphkeras.layers.einsum_dense import EinsumDense  # noqa: F401
+from graphkeras.layers.wrappers import TimeDistributed, Wrapper  # noqa: F401
+from graphkeras.layers.attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
+from graphkeras.layers.recurrent import (  # noqa: F401
+    GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell, StackedRNNCells)

@@ -7,7 +7,9 @@ Formats, chosen by the path (or ``save_format``):
   tf.keras 2.x; tf.keras' files load here without TensorFlow (:mod:`.hdf5`).
 * ``.keras`` (one file) or a directory: graphkeras' own format, the JSON config
   or traced IR, weights, optimizer and metric state, and the compiled ONNX
-  graphs with a manifest (:mod:`.native`).
+  graphs with a manifest (:mod:`.native`); :func:`load_graph` and
+  :func:`load_predict_onnx` read a saved graph back with its state, to run it on
+  any ONNX runtime (:mod:`.graphs`).
 
 Every write goes to a temporary file in the same folder, then is renamed over
 the target, so a crash leaves the previous file whole. Loading never runs code
@@ -68,6 +70,21 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False):
         raise OSError(f"No file or directory found at {filepath}")
     from graphkeras.saving import hdf5
     return hdf5.load_weights(model, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+
+
+def load_graph(filepath, graph="predict"):
+    """``(onnx.ModelProto, {input name: array})``: graph ``graph`` (``"predict"``,
+    ``"train_step"``, ``"test_step"``) of a native save and the saved values of its
+    state inputs (weights, optimizer slots...). See :mod:`graphkeras.saving.graphs`."""
+    from graphkeras.saving import graphs
+    return graphs.load_graph(os.fspath(filepath), graph)
+
+
+def load_predict_onnx(filepath):
+    """The predict graph of a native save with its weights embedded: an
+    ``onnx.ModelProto`` any ONNX runtime runs on the data alone."""
+    from graphkeras.saving import graphs
+    return graphs.load_predict_onnx(os.fspath(filepath))
 
 
 def _looks_like_hdf5(filepath) -> bool:

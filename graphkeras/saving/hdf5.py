@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from graphkeras.saving.atomic import atomic_path
+from graphkeras.saving.atomic import WRITEBACK_MIN_BYTES, atomic_path, start_writeback
 from graphkeras.saving.rebuild import read_into, weights_from_file
 from graphkeras.saving.training_config import (compile_from_training_config, optimizer_state,
                                                restore_optimizer_state, training_config)
@@ -193,11 +193,23 @@ def _own_weights(model):
     return list(model._trainable_weights) + list(model._non_trainable_weights)
 
 
+def _create(group, name, value):
+    """Dataset ``name`` holding ``value``, written straight from its buffer; after a
+    large one the disk is asked to start writing (the save's final fsync then has
+    little left to wait for)."""
+    group.create_dataset(name, data=value)
+    if value.nbytes >= WRITEBACK_MIN_BYTES:
+        try:
+            fd = group.file.id.get_vfd_handle()
+        except (ValueError, TypeError, RuntimeError):  # a driver without a descriptor
+            return
+        start_writeback(fd if isinstance(fd, int) else None)
+
+
 def _write_weight_group(group, weights):
     save_attributes(group, "weight_names", [w.name for w in weights])
     for w in weights:
-        value = np.asarray(w.numpy())
-        group.create_dataset(w.name, data=value)
+        _create(group, w.name, np.asarray(w.numpy()))
 
 
 def save_weights_to_group(group, model):
@@ -214,7 +226,7 @@ def save_weights_to_group(group, model):
 def _write_optimizer_group(group, named_arrays):
     save_attributes(group, "weight_names", [n for n, _ in named_arrays])
     for name, value in named_arrays:
-        group.create_dataset(name, data=np.asarray(value))
+        _create(group, name, np.asarray(value))
 
 
 def save_model(model, filepath, include_optimizer=True):
@@ -266,14 +278,19 @@ def _member(group, path):
             continue
         if not isinstance(node, h5py.Group):
             return None
-        link = node.get(part, getlink=True)
-        if link is None:
+        links, name = node.id.links, part.encode("utf8")  # (low level: one lookup each)
+        if not links.exists(name):
             return None
-        if not isinstance(link, h5py.HardLink):
-            raise ValueError(f"{path!r} in {group.name!r} is a {type(link).__name__}; weight "
-                             "files hold plain groups and datasets only.")
+        kind = links.get_info(name).type
+        if kind != h5py.h5l.TYPE_HARD:
+            raise ValueError(f"{path!r} in {group.name!r} is a "
+                             f"{_LINK_KINDS.get(kind, 'user-defined link')}; weight files hold "
+                             "plain groups and datasets only.")
         node = node[part]
     return node
+
+
+_LINK_KINDS = {1: "SoftLink", 64: "ExternalLink"}  # h5py.h5l.TYPE_SOFT, TYPE_EXTERNAL
 
 
 def _datasets(group, names, where):
@@ -290,7 +307,8 @@ def _datasets(group, names, where):
         if ds.dtype.kind not in "fiub" or ds.dtype.fields is not None or \
                 ds.dtype.subdtype is not None:
             raise ValueError(f"Weight {name!r} of {where} has non-numeric dtype {ds.dtype}.")
-        if ds.external or ds.is_virtual:
+        dcpl = ds.id.get_create_plist()
+        if dcpl.get_external_count() or dcpl.get_layout() == h5py.h5d.VIRTUAL:
             raise ValueError(f"Weight {name!r} of {where} keeps its data outside the file "
                              "(external or virtual storage); refusing to read it.")
         out.append(ds)
@@ -514,10 +532,10 @@ def _load_model(f, filepath, custom_objects, compile):
     with serialization.custom_object_scope(custom_objects or {}), \
             weights_from_file(budget, filepath):
         model = model_from_config(config, custom_objects=custom_objects)
-    if not isinstance(model, Model):
-        raise ValueError(f"The model_config of {filepath} describes a {type(model).__name__} "
-                         "layer, not a model.")
-    load_weights_from_group(weights, model, fresh=True)
+        if not isinstance(model, Model):
+            raise ValueError(f"The model_config of {filepath} describes a "
+                             f"{type(model).__name__} layer, not a model.")
+        load_weights_from_group(weights, model, fresh=True)  # inside: see weights_from_file
     if not compile:
         return model
     if "training_config" not in f.attrs:

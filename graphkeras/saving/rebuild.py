@@ -6,7 +6,7 @@ so drawing random numbers for it would be wasted work (most of a load's time for
 large model) — and the weights created in all may not exceed a byte budget derived
 from the file's size: a config that declares huge layers is refused before anything
 is allocated. :func:`read_into` then reads a dataset straight into a fresh
-variable's buffer, without an intermediate copy.
+variable's buffer, allocated but not initialized, without an intermediate copy.
 
 :func:`bounded_weights` (a config without weights: ``model_from_json``) runs the
 initializers but refuses, in the same way, weights that could not fit in memory.
@@ -20,19 +20,31 @@ import os
 import numpy as np
 
 
-class _Zeros:
-    """A weight's placeholder value: zeros as the OS hands them out (``np.zeros`` of a
-    large array touches no memory until it is written). ``Variable`` converts it with
-    ``np.array``, which under NumPy 2 takes ``__array__(copy=True)``'s array as is, so
-    the variable's buffer is first written when the saved values are read into it."""
+class _Unread:
+    """A weight's placeholder value: an array of the weight's shape, not initialized
+    (``np.empty``: no pass over memory that the saved values will overwrite).
+    ``Variable`` converts it with ``np.array``, which under NumPy 2 takes
+    ``__array__(copy=True)``'s array as is, so this array is the variable's buffer,
+    filled by :func:`read_into`; its scope zeroes every one that was not filled."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "scope")
 
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = shape, dtype
+    def __init__(self, shape, dtype, scope):
+        self.shape, self.dtype, self.scope = shape, dtype, scope
 
     def __array__(self, dtype=None, copy=None):
-        return np.zeros(self.shape, self.dtype if dtype is None else dtype)
+        dtype = self.dtype if dtype is None else dtype
+        if copy is not True:  # the caller may copy it: only zeros are safe to hand out
+            return np.zeros(self.shape, dtype)
+        array = np.empty(self.shape, dtype)
+        self.scope.made.append(array)
+        return array
+
+
+class _Scope:
+    def __init__(self):
+        self.made = []      # the placeholder arrays handed out
+        self.filled = set()  # ids of those read_into filled
 
 
 @contextlib.contextmanager
@@ -72,18 +84,35 @@ def _weight_hook(budget_bytes, limit, where, make):
         context.make_weight = previous
 
 
-def _placeholder(shape, dtype, init):
-    return _Zeros(tuple(shape), dtype)
-
-
 def _initialized(shape, dtype, init):
     return init(shape, dtype=dtype)
 
 
+@contextlib.contextmanager
 def weights_from_file(budget_bytes: int, where: str):
     """Layers built in this block skip their initializers (every weight will be read
-    from the file) and may not declare more than ``budget_bytes`` of weights."""
-    return _weight_hook(budget_bytes, "what the file can hold", where, _placeholder)
+    from the file) and may not declare more than ``budget_bytes`` of weights. Read the
+    weights (:func:`read_into`) inside the block: when it ends, a weight that was not
+    read is set to zeros, never left uninitialized."""
+    from graphkeras.engine import base_layer
+    context = base_layer._context
+    if getattr(context, "make_weight", None) is not None:  # a scope already active is kept
+        yield
+        return
+    scope = _Scope()
+
+    def placeholder(shape, dtype, init):
+        return _Unread(tuple(shape), dtype, scope)
+
+    with _weight_hook(budget_bytes, "what the file can hold", where, placeholder):
+        context.weights_scope = scope
+        try:
+            yield
+        finally:
+            context.weights_scope = None
+    for array in scope.made:  # (after an error the model is discarded: nothing to do)
+        if id(array) not in scope.filled:
+            array.fill(0)
 
 
 def machine_memory() -> int:
@@ -133,6 +162,10 @@ def read_into(variable, dataset, check=None) -> None:
         dataset.read_direct(host)
         if check is not None:
             check(dataset, host)
+        from graphkeras.engine import base_layer
+        scope = getattr(base_layer._context, "weights_scope", None)
+        if scope is not None:  # a placeholder of weights_from_file, now filled
+            scope.filled.add(id(host))
         return
     value = np.asarray(dataset[()])
     if check is not None:

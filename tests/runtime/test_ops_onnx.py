@@ -30,6 +30,7 @@ from graphkeras.compiler import PRIMITIVES
 from graphkeras.compiler import ops
 from graphkeras.compiler.ops.reduce import dim_size
 from graphkeras.compiler.ops.shape import broadcast_like, reshape_like, scatter_add
+from graphkeras.compiler.ops.linalg import arange_like
 from helpers import In, check_op
 
 # examples per case; GRAPHKERAS_OP_EXAMPLES=500 for a long bug hunt
@@ -646,6 +647,30 @@ def matmul_example(draw):
     return Example([Arg((b, m, k), dt), Arg((k, n), dt, dynamic=())])
 
 
+@st.composite
+def einsum_example(draw):
+    """The equations attention layers use (projections, scores, combination), a sum over
+    one operand's own axis, and numpy's implicit/ellipsis forms; batch axis dynamic."""
+    b, t, s, h, k, d = (draw(BATCH), draw(DIM), draw(DIM), draw(st.integers(1, 3)), draw(DIM),
+                        draw(DIM))
+    kind = draw(st.sampled_from(["proj", "out_proj", "scores", "combine", "own_sum", "ellipsis",
+                                 "single"]))
+    if kind == "proj":
+        return Example([Arg((b, t, d)), Arg((d, h, k), dynamic=())], {"equation": "abc,cde->abde"})
+    if kind == "out_proj":
+        return Example([Arg((b, t, h, k)), Arg((h, k, d), dynamic=())],
+                       {"equation": "abcd,cde->abe"})
+    if kind == "scores":
+        return Example([Arg((b, s, h, k)), Arg((b, t, h, k))], {"equation": "aecd,abcd->acbe"})
+    if kind == "combine":
+        return Example([Arg((b, h, t, s)), Arg((b, s, h, k))], {"equation": "acbe,aecd->abcd"})
+    if kind == "own_sum":
+        return Example([Arg((b, t, d)), Arg((d, k), dynamic=())], {"equation": "abc,cd->ad"})
+    if kind == "ellipsis":
+        return Example([Arg((b, t, d)), Arg((d, k), dynamic=())], {"equation": "...c,cd"})
+    return Example([Arg((b, t, d))], {"equation": "abc->cb"})
+
+
 def _compiles_with_unknown_sizes(kernel, strides, dilations, padding):
     """SAME padding of unknown spatial sizes compiles unless ONNX Runtime must pad at run time
     (some stride > 1 with a window over 2) with a dilation or a window smaller than its stride."""
@@ -1015,6 +1040,13 @@ CASES = [
     OpCase("pad", ops.pad, pad_example(), "real", ("pad",), _ref_pad),
     # ------------------------------------------------------------------ nn
     OpCase("matmul", ops.matmul, matmul_example(), "real", ("matmul",), np.matmul, **SUM_TOL),
+    OpCase("einsum", lambda *xs, equation: ops.einsum(equation, *xs), einsum_example(), "real",
+           ("einsum",), lambda *xs, equation: np.einsum(equation, *xs), grad_prims=("einsum",),
+           **SUM_TOL),
+    OpCase("arange_like", lambda x, axis, dtype: arange_like(x, axis, dtype),
+           unary(min_rank=2, params={"axis": st.integers(-2, 1),
+                                     "dtype": st.sampled_from(["int64", "int32", "float32"])}),
+           "real", ("arange_like",), lambda x, axis, dtype: np.arange(x.shape[axis], dtype=dtype)),
     OpCase("conv", _conv, conv_example(), "real", ("conv",), ref_conv, **SUM_TOL),
     OpCase("conv_transpose", _conv_transpose, conv_transpose_example(), "real",
            ("conv_transpose",), ref_conv_transpose, **SUM_TOL),

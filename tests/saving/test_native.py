@@ -150,7 +150,11 @@ def test_members_metadata_and_manifest(tmp_path):
     assert set(train["feedback"].values()) <= set(roles)
     assert {t["role"] for t in manifest["graphs"]["test_step"]["inputs"]} >= {"data", "target",
                                                                                "weight", "metric"}
-    assert [t["role"] for t in manifest["graphs"]["predict"]["inputs"]] == ["data"]
+    predict = manifest["graphs"]["predict"]  # the weights are inputs, stored once: weights.h5
+    assert predict["weights"] == "inputs" and manifest["version"] == 2
+    assert [t["role"] for t in predict["inputs"]] == ["data"] + ["weight"] * len(model.weights)
+    assert [t["source"] for t in predict["inputs"][1:]] == [
+        {"member": "weights.h5", "key": w.name} for w in model.weights]
 
 
 def _state_from_members(folder, entry):
@@ -187,10 +191,34 @@ def test_saved_train_step_runs_on_bare_onnxruntime(tmp_path):
         loaded.train_on_batch(xb, yb)
     for var in loaded.weights:
         np.testing.assert_array_equal(state[var.path], var.numpy())
+    entry = json.load(open(os.path.join(folder, "graphs", "manifest.json")))["graphs"]["predict"]
     predict = ort.InferenceSession(os.path.join(folder, "graphs", "predict.onnx"),
                                    providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(predict.run(None, {"input_1": X})[0], model.predict(X, verbose=0),
+    feeds = {"input_1": X, **_state_from_members(folder, entry)}
+    np.testing.assert_allclose(predict.run(None, feeds)[0], model.predict(X, verbose=0),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_saved_graphs_read_back_with_their_state(tmp_path):
+    import onnxruntime as ort
+    model = _fresh(_functional)
+    _fit(model, 1)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    want = model.predict(X, verbose=0)
+    # predict: the weights embedded from weights.h5, a self-contained graph
+    proto = gk.saving.load_predict_onnx(path)
+    assert [i.name for i in proto.graph.input] == ["input_1"]
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input_1": X})[0], want, rtol=1e-6, atol=1e-6)
+    # the train step with its state (weights, slots, counter, generator, metrics)
+    proto, state = gk.saving.load_graph(path, "train_step")
+    assert set(state) == {i.name for i in proto.graph.input} - {"input_1", "y"}
+    for var in model.weights:
+        np.testing.assert_array_equal(state[var.path], var.numpy())
+    assert int(state["iteration"]) == int(model.optimizer.iterations.numpy())
+    with pytest.raises(ValueError, match="no 'nope' graph"):
+        gk.saving.load_graph(path, "nope")
 
 
 def test_include_optimizer_false_and_compile_false(tmp_path):
@@ -437,3 +465,45 @@ def test_duplicate_weight_names_round_trip(tmp_path):
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+
+
+def test_streamed_members_make_a_valid_zip_with_zip64_records_too(tmp_path, monkeypatch):
+    """Stored members are streamed with their header rewritten once the CRC-32 is known;
+    with zip64 records when sizes need them (forced here by lowering the limit)."""
+    model = gk.Sequential([gk.layers.Dense(300, input_shape=(40,)), gk.layers.Dense(3)])
+    for label, limit in (("plain", zipfile.ZIP64_LIMIT), ("zip64", 1000)):
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", limit)
+        path = str(tmp_path / f"{label}.keras")
+        model.save(path)
+        with zipfile.ZipFile(path) as zf:
+            assert zf.testzip() is None
+            info = zf.getinfo("weights.h5")
+            assert info.compress_type == zipfile.ZIP_STORED
+            assert (info.extract_version >= 45) == (label == "zip64")
+            with h5py.File(io.BytesIO(zf.read("weights.h5")), "r") as f:
+                np.testing.assert_array_equal(f["dense/kernel:0"][()], model.weights[0].numpy())
+        loaded = gk.models.load_model(path)
+        for a, b in zip(loaded.get_weights(), model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_saves_are_synced_to_disk_before_they_replace_the_target(tmp_path, monkeypatch):
+    model = _fresh(_functional)
+    _fit(model, 1)
+    synced, fsync = [], os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    model.save(str(tmp_path / "m.keras"))  # one file: synced once, as the temporary file
+    assert len(synced) == 1 and os.path.basename(synced[0]).startswith(".tmp-")
+    synced.clear()
+    model.save(str(tmp_path / "m_dir"))  # a folder: every member, and the folders, synced
+    root = next(p for p in synced if os.path.basename(p).startswith(".tmp-"))
+    assert all(p == root or p.startswith(root + os.sep) for p in synced)
+    written = {os.path.relpath(os.path.join(d, f), str(tmp_path / "m_dir"))
+               for d, _, files in os.walk(tmp_path / "m_dir") for f in files}
+    assert {os.path.relpath(p, root) for p in synced} == written | {".", "graphs"}

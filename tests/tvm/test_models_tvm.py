@@ -1,0 +1,151 @@
+"""``compile(jit_compile=True)``: models on TVM equal the same models on ONNX Runtime.
+
+Small MLP and CNN (Dropout included: its counter-based hash RNG draws the same
+bits on both paths): predict, evaluate and a few epochs of fit, then the
+weights. Also: one module for every batch size, the on-disk cache (a second
+build loads the library instead of compiling), ``steps_per_execution`` (a scan
+of train steps), host writes during training, and the error without TVM.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import graphkeras as gk
+
+
+def _tvm():
+    return pytest.importorskip("tvm", reason="apache-tvm is not installed "
+                                              "(pip install graphkeras[tvm])")
+
+
+def test_jit_compile_without_tvm_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tvm", None)  # `import tvm` raises ImportError
+    model = gk.Sequential([gk.layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(ImportError, match=r"pip install graphkeras\[tvm\]"):
+        model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+
+
+def mlp():
+    x = gk.Input((6,))
+    h = gk.layers.Dense(16, activation="relu")(x)
+    h = gk.layers.Dropout(0.3)(h)
+    return gk.Model(x, gk.layers.Dense(3)(h))
+
+
+def cnn():
+    return gk.Sequential([
+        gk.layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+        gk.layers.MaxPooling2D(2),
+        gk.layers.Conv2D(4, 2, padding="same", activation="relu"),
+        gk.layers.Flatten(),
+        gk.layers.Dropout(0.25),
+        gk.layers.Dense(3),
+    ])
+
+
+def data(kind, n=24):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(n, 6) if kind == "mlp" else (n, 8, 8, 1)).astype(np.float32)
+    return x, rng.integers(0, 3, n)
+
+
+def build(kind, jit, **compile_kw):
+    gk.backend.clear_session()
+    gk.utils.set_random_seed(3)
+    model = mlp() if kind == "mlp" else cnn()
+    model.compile(optimizer=gk.optimizers.Adam(0.01),
+                  loss=gk.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], jit_compile=jit, **compile_kw)
+    return model
+
+
+def close(a, b, what):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=what)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_fit_evaluate_predict_equal_onnx(kind):
+    _tvm()
+    x, y = data(kind)
+    ref, jit = build(kind, False), build(kind, True)
+    for a, b in zip(ref.get_weights(), jit.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same start
+    close(jit.predict(x, verbose=0), ref.predict(x, verbose=0), "predict before fit")
+    h_ref = ref.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False).history
+    h_jit = jit.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False).history
+    assert set(h_ref) == set(h_jit) == {"loss", "accuracy"}
+    for key in h_ref:
+        close(h_jit[key], h_ref[key], f"history[{key}]")
+    for a, b in zip(jit.get_weights(), ref.get_weights()):
+        close(a, b, "weights after fit")
+    close(jit.evaluate(x, y, batch_size=10, verbose=0), ref.evaluate(x, y, batch_size=10, verbose=0),
+          "evaluate")
+    close(jit.predict(x, batch_size=7, verbose=0), ref.predict(x, batch_size=7, verbose=0),
+          "predict after fit")
+    close(jit.train_on_batch(x[:5], y[:5]), ref.train_on_batch(x[:5], y[:5]), "train_on_batch")
+
+
+def test_dropout_draws_the_same_mask():
+    """The train step's dropout on TVM: the same kept units as ONNX Runtime, step after step."""
+    _tvm()
+    x, y = data("mlp", 16)
+    models = [build("mlp", jit) for jit in (False, True)]
+    for model in models:
+        model.layers[2].rate = 0.5
+    for step in range(3):
+        losses = [m.train_on_batch(x, y) for m in models]
+        close(losses[1], losses[0], f"step {step}")
+
+
+def test_one_module_serves_every_batch_size(monkeypatch):
+    _tvm()
+    from graphkeras.runtime import tvm_executor
+    model = build("mlp", True)
+    ref = build("mlp", False)
+    ref.set_weights(model.get_weights())
+    builds = []
+    real = tvm_executor._build
+    monkeypatch.setattr(tvm_executor, "_build", lambda *a, **k: builds.append(1) or real(*a, **k))
+    x, _ = data("mlp", 13)
+    for batch in (1, 4, 13):
+        close(model.predict(x[:batch], verbose=0), ref.predict(x[:batch], verbose=0), f"batch {batch}")
+    assert len(builds) <= 1
+
+
+def test_a_second_build_loads_the_cached_library(tmp_path, monkeypatch):
+    tvm = _tvm()
+    from graphkeras.compiler import ops
+    from graphkeras.compiler.primitive import Trace
+    from graphkeras.runtime import tvm_executor
+    trace = Trace("cached")
+    with trace:
+        a = trace.input((None, 3), "float32", "a")
+        out = ops.add(ops.tanh(a), 1.0)
+    trace.graph.outputs = [out.value]
+    first = tvm_executor.build_module(trace.graph, cache_dir=tmp_path)
+    assert first.path is not None and first.path.exists()
+    tvm_executor._MEMORY.clear()  # as a new process would start
+    monkeypatch.setattr(tvm, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    second = tvm_executor.build_module(trace.graph, cache_dir=tmp_path)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    close(second(x)[0], np.tanh(x) + 1, "cached module")
+    copy = second.export_library(tmp_path / "copy.so")
+    vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(copy), tvm.cpu())
+    close(vm["main"](tvm.runtime.tensor(x))[0].numpy(), np.tanh(x) + 1, "exported library")
+
+
+def test_steps_per_execution_and_host_writes():
+    """N steps per call (a scan of train steps) and a learning rate set between epochs."""
+    _tvm()
+    x, y = data("mlp", 16)
+    ref, jit = build("mlp", False, steps_per_execution=2), build("mlp", True, steps_per_execution=2)
+    for model in (ref, jit):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        model.optimizer.learning_rate.assign(0.05)
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(jit.get_weights(), ref.get_weights()):
+        close(a, b, "weights")
+    assert int(jit.optimizer.iterations.numpy()) == int(ref.optimizer.iterations.numpy()) == 8
