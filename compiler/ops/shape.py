@@ -215,11 +215,24 @@ def _(bb, node, x):
     return bb.emit_te(compute, x, name="slice")
 
 
+def _whole_axis(start, end, step):
+    if step == 1:
+        return start in (None, 0) and (end is None or end >= _INT64_MAX)
+    if step == -1:
+        return start in (None, -1) and (end is None or end <= -_INT64_MAX - 1)
+    return False
+
+
 @slice_p.def_vjp
 def _(g, y, x, starts, ends, axes, steps):
     """Zeros where the slice skipped: pad back (a step > 1 first interleaves zeros)."""
     for axis, start, end, step in zip(axes, starts, ends, steps):
         n = x.shape[axis]
+        if n is None and _whole_axis(start, end, step):
+            # every element, in order or reversed: the gradient is g, in the same order
+            if step == -1:
+                g = slice_p.bind(g, starts=(None,), ends=(None,), axes=(axis,), steps=(-1,))
+            continue
         if n is None:
             raise ValueError("The gradient of a slice along an axis of unknown size (the batch "
                              "axis) is not supported.")

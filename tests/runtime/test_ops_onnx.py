@@ -1223,6 +1223,7 @@ def test_same_padding_of_unknown_sizes_needing_runtime_pads(op):
     ("getitem", lambda x: x[:, ::-2, None, 1], [(2, 5, 3)]),
     ("take_table", lambda w, i: ops.take(w, i, axis=0), [In(np.ones((5, 3)), ()), "idx"]),
     ("two_outputs", lambda x: [ops.exp(x), ops.argmax(x), ops.square(x)], [(3, 2)]),
+    ("reverse_unknown_axis", lambda x: ops.square(x[::-1, ::-1]), [In(np.ones((3, 4)), (0, 1))]),
 ])
 def test_check_op_with_gradients(name, fn, inputs):
     """helpers.check_op(grad=True): vjp rules on graphs with a dynamic batch dimension."""
