@@ -10,7 +10,7 @@ Sections (one function each, registered in SECTIONS; each prints its own table):
                 process used (steadier than wall time on a busy machine). Target: W2 <= 5 s.
 
   tvm           fit step time with `compile(jit_compile=True)` (Apache TVM) for W1 and W2:
-                untuned, then MetaSchedule-tuned (about 128 trials for the step's batch size),
+                untuned, then MetaSchedule-tuned (200 trials for the step's batch size),
                 each as a ratio to the ONNX Runtime fit step measured alongside (interleaved,
                 best of 3). Target: tuned within 1.5x. Needs `pip install graphkeras[tvm]`;
                 tuning takes minutes.
@@ -95,7 +95,7 @@ def _interleaved(models, x, y, batch, rounds=3):
     return best
 
 
-def tvm_steps(trials: int = 128):
+def tvm_steps(trials: int = 200):
     """Train steps on TVM (`compile(jit_compile=True)`): untuned, then MetaSchedule-tuned with
     about `trials` trials for the step's batch size, each as a ratio to the ONNX Runtime step
     measured alongside. A fresh cache folder, so "untuned" is untuned."""

@@ -118,8 +118,9 @@ class RelaxBuilder:
                             new[-pos], changed = e, True
                         break
             if changed:
-                out[k] = self.block.match_cast(self.emit(xs[k]), self.relax.TensorType(
-                    [_as_prim(d) for d in new], self.dtype(self.emit(xs[k]))))
+                x = self.emit(xs[k])
+                out[k] = self.block.match_cast(x, self.relax.TensorType(
+                    [_as_prim(d) for d in new], self.dtype(x)))
                 shapes[k] = new
         return out
 
@@ -134,12 +135,6 @@ class RelaxBuilder:
             return min(a, b)
         return self.tir.min(_as_prim(a), _as_prim(b))
 
-    def where_int(self, cond, a, b):
-        """``a if cond else b`` for Python bools or TIR conditions."""
-        if isinstance(cond, (bool, np.bool_)):
-            return a if cond else b
-        return self.tir.Select(cond, _as_prim(a), _as_prim(b))
-
     def simplify(self, d):
         if isinstance(d, int):
             return d
@@ -153,7 +148,7 @@ class RelaxBuilder:
         if isinstance(n, int):
             lo, hi, st = slice(start, stop, step).indices(n)
             return lo, len(range(lo, hi, st))
-        tir, w = self.tir, self.where_int
+        tir = self.tir
         lower, upper = (0, n) if step > 0 else (-1, n - 1)
 
         def bound(v, default):
@@ -250,7 +245,7 @@ class RelaxBuilder:
         tir = self.tir
         return tir.Select(tir.isnan(a), a, tir.Select(tir.isnan(b), b, value))
 
-    def reducer(self, kind: str, dtype: str):
+    def reducer(self, kind: str):
         """A TE max/min reducer that propagates NaN (numpy's ``max``/``min``)."""
         te, tir = self.te, self.tir
         combine = self.fmax if kind == "max" else self.fmin

@@ -28,8 +28,10 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -229,8 +231,11 @@ def build_module(graph: Graph, target=None, tune_trials: int = 0, cache_dir=None
             return module
         module = _load_cached(root, key, graph, target) if root is not None else None
         if module is None:
-            module = _build(graph, target, root, key, batch_size,
-                            _database(root) if root is not None else None)
+            # tuning records are for static shapes: only a module without symbolic sizes
+            # can use them
+            static = batch_size is not None or all(None not in v.shape for v in graph.inputs)
+            database = _database(root) if root is not None and static else None
+            module = _build(graph, target, root, key, batch_size, database)
         _MEMORY[key] = module
         return module
 
@@ -257,6 +262,22 @@ def lower_module(graph: Graph, batch_size: int | None = None):
     return lower(graph, batch_size=batch_size)
 
 
+def _fused(mod):
+    """Relax operators to TIR kernels, fused (the kernels :func:`tune` tunes are these, so
+    builds and tuning must share this)."""
+    import tvm
+    from tvm import relax
+    return tvm.transform.Sequential([
+        relax.transform.FuseTransposeMatmul(),  # (the gradients' a^T @ g: one kernel)
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(),
+    ])(mod)
+
+
 def _pipeline(target, database=None):
     import tvm
     from tvm import relax
@@ -264,14 +285,7 @@ def _pipeline(target, database=None):
     @tvm.transform.module_pass(opt_level=0, name="graphkeras_relax_pipeline")
     def pipeline(mod, ctx):
         with target:
-            mod = tvm.transform.Sequential([
-                relax.transform.LegalizeOps(),
-                relax.transform.AnnotateTIROpPattern(),
-                relax.transform.FoldConstant(),
-                relax.transform.FuseOps(),
-                relax.transform.FuseTIR(),
-                relax.transform.DeadCodeElimination(),
-            ])(mod)
+            mod = _fused(mod)
             if database is not None:
                 with database:
                     mod = relax.transform.MetaScheduleApplyDatabase()(mod)
@@ -318,39 +332,50 @@ def _save(executable, root: Path, key: str) -> Path | None:
 
 
 def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int | None = None,
-         trials_per_task: int | None = None) -> CompiledModule:
+         min_trials_per_task: int = 8, flop_share: float = 0.999) -> CompiledModule:
     """MetaSchedule-tune ``graph``'s kernels for ``target`` with about ``trials`` trials in
     all, record the schedules in the cache's tuning database (later builds of any graph
     with the same kernels apply them), and return the tuned module (cached too).
 
-    MetaSchedule tunes static shapes: a graph with an unknown batch dimension is tuned
-    for ``batch_size`` (default 32) and the tuned module is specialized to it."""
+    The trials go to the kernels doing most of the arithmetic (matrix products and
+    convolutions first: those covering ``flop_share`` of the graph's operations, at most one
+    per ``2 * min_trials_per_task`` trials), in proportion to their operations (at least
+    ``min_trials_per_task`` each); the other kernels keep their default schedule.
+    MetaSchedule tunes static shapes: a graph with an unknown batch dimension is tuned for
+    ``batch_size`` (default 32); the tuned module is specialized to it, and executors run
+    it for batches of that size (the module for every batch size serves the others)."""
     tvm = require_tvm()
     from tvm import relax
     from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.analysis import estimate_tir_flops
     target = _as_target(target)
     root = cache_folder(cache_dir) or Path(tempfile.mkdtemp(prefix="graphkeras-tvm-"))
     if batch_size is None and any(v.shape and v.shape[0] is None for v in graph.inputs):
         batch_size = 32
     mod = lower_module(graph, batch_size)
     with target:
-        mod = tvm.transform.Sequential([
-            relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
-            relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR(),
-            relax.transform.DeadCodeElimination()])(mod)
+        mod = _fused(mod)
     folder = _tuning_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     tasks = ms.relax_integration.extract_tasks(mod, target)
-    n_tasks = max(len(tasks), 1)
-    per_task = trials_per_task or max(int(trials) // n_tasks, 8)
+    _skip_foreign_intrinsics(target)
+    chosen = _heaviest(tasks, estimate_tir_flops, max(int(trials) // (2 * min_trials_per_task), 1),
+                       flop_share)
     database = ms.database.JSONDatabase(str(folder / "database_workload.json"),
                                         str(folder / "database_tuning_record.json"))
-    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-        extracted_tasks=tasks, work_dir=str(folder), seed=0)
-    ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(folder),
-                       max_trials_global=max(int(trials), per_task), max_trials_per_task=per_task,
-                       num_trials_per_iter=min(per_task, 64), database=database,
-                       cost_model="random" if not _has_xgboost() else "xgb")
+    if chosen:
+        xgb = _has_xgboost()
+        builder, runner = ms.builder.LocalBuilder(), ms.runner.LocalRunner()
+        budgets = _budgets([cost for cost, _ in chosen], int(trials), min_trials_per_task)
+        for (_, task), budget in zip(chosen, budgets):  # trials in proportion to the FLOPs
+            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                extracted_tasks=[task], work_dir=str(folder), seed=0,
+                strategy="evolutionary" if xgb else "replay-trace")
+            ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(folder),
+                               max_trials_global=budget, max_trials_per_task=budget,
+                               num_trials_per_iter=min(budget, 32), database=database,
+                               builder=builder, runner=runner,
+                               cost_model="xgb" if xgb else "random")
     key = graph_key(graph, target, batch_size)
     with _LOCK:
         _MEMORY.pop(key, None)
@@ -359,6 +384,52 @@ def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int
     if batch_size is not None and module.path is not None:
         _record_tuned(root, graph, target, batch_size)
     return module
+
+
+def _skip_foreign_intrinsics(target) -> None:
+    """MetaSchedule imports the tensor intrinsics of every architecture, which parses
+    hundreds of TVMScript kernels (about 25 s, most for CUDA). For a CPU target only the
+    host's are needed: the others are left out (in this process)."""
+    import platform
+    if target.kind.name != "llvm" or "tvm.s_tir.tensor_intrin" in sys.modules:
+        return
+    machine = platform.machine().lower()
+    keep = "x86" if machine in ("x86_64", "amd64", "i686") else \
+        ("arm_cpu" if machine in ("aarch64", "arm64") else None)
+    for name in ("cuda", "arm_cpu", "rocm", "hexagon", "riscv_cpu"):
+        full = f"tvm.s_tir.tensor_intrin.{name}"
+        if name != keep and full not in sys.modules:
+            sys.modules[full] = types.ModuleType(full)
+
+
+def _heaviest(tasks, flops_of, limit: int, share: float) -> list:
+    """The tasks doing the most arithmetic (FLOPs times occurrences), as ``(cost, task)``:
+    the fewest covering ``share`` of the total, at most ``limit``."""
+    costs = []
+    for task in tasks:
+        try:
+            flops = float(flops_of(task.dispatched[0]))
+        except Exception:  # (kernels the estimator cannot read count as cheap)
+            flops = 0.0
+        costs.append((flops * task.weight, task))
+    costs.sort(key=lambda c: -c[0])
+    total = sum(c for c, _ in costs) or 1.0
+    chosen, covered = [], 0.0
+    for cost, task in costs:
+        if len(chosen) >= limit or covered >= share * total or cost <= 0:
+            break
+        chosen.append((cost, task))
+        covered += cost
+    return chosen
+
+
+def _budgets(costs, trials: int, least: int) -> list[int]:
+    """``trials`` split in proportion to ``costs``, at least ``least`` each."""
+    total = sum(costs) or 1.0
+    budgets = [max(least, int(trials * c / total)) for c in costs]
+    while sum(budgets) > trials and max(budgets) > least:
+        budgets[budgets.index(max(budgets))] -= 1
+    return budgets
 
 
 def _index_path(root: Path) -> Path:

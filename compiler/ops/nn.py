@@ -29,7 +29,38 @@ def _matmul_rule(a: AVal, b: AVal):
 matmul_p = Primitive("matmul", _matmul_rule)
 matmul_p.def_impl(lambda a, b: np.matmul(a, b))
 matmul_p.def_onnx(lambda b, node, x, y: b.op("MatMul", [x, y]))
-matmul_p.def_relax(lambda bb, node, x, y: bb.op.matmul(x, y))
+
+
+@matmul_p.def_relax
+def _(bb, node, x, y):
+    """Relax's matmul; a 2-D product whose operand is a transpose (the gradients' a^T @ g and
+    g @ w^T) reads the untransposed tensor in one TE kernel instead."""
+    if len(node.inputs[0].shape) != 2 or len(node.inputs[1].shape) != 2:
+        return bb.op.matmul(x, y)
+    a, ta = _relax_untransposed(bb, x)
+    b, tb = _relax_untransposed(bb, y)
+    if not (ta or tb):
+        return bb.op.matmul(x, y)
+
+    def compute(at, bt):
+        te = bb.te
+        m = at.shape[1] if ta else at.shape[0]
+        n = bt.shape[0] if tb else bt.shape[1]
+        k = te.reduce_axis((0, at.shape[0] if ta else at.shape[1]), name="k")
+        return te.compute((m, n), lambda i, j: te.sum(
+            (at[k, i] if ta else at[i, k]) * (bt[j, k] if tb else bt[k, j]), axis=k),
+            name="matmul")
+    return bb.emit_te(compute, a, b, name="matmul_" + ("t" if ta else "n") + ("t" if tb else "n"))
+
+
+def _relax_untransposed(bb, x):
+    """``(source, True)`` when ``x`` is the transpose of a 2-D ``source``, else ``(x, False)``."""
+    binding = bb.block.lookup_binding(x) if isinstance(x, bb.relax.Var) else None
+    if binding is not None and isinstance(binding, bb.relax.Call) and \
+            getattr(binding.op, "name", "") == "relax.permute_dims" and \
+            list(binding.attrs.axes) == [1, 0]:
+        return binding.args[0], True
+    return x, False
 
 
 def _swap_last(t):

@@ -83,7 +83,7 @@ def _relax_pool(kind):
             fill = _relax_lowest(bb, dtype) if kind == "max" else tir.const(0, dtype)
             xp = _relax_padded(bb, xt, pads, fill)
             red = [te.reduce_axis((0, bb.prim(k)), name=f"k{i}") for i, k in enumerate(pool)]
-            reducer = bb.reducer("max", dtype) if kind == "max" else te.sum
+            reducer = bb.reducer("max") if kind == "max" else te.sum
             shape = [xt.shape[0]] + [bb.prim(o) for o in out] + [xt.shape[-1]]
             y = te.compute(shape, lambda b, *r: reducer(xp[(b, *[o * s + k for o, s, k in zip(
                 r[:nd], strides, red)], r[nd])], axis=red), name=f"{kind}_pool")

@@ -62,8 +62,7 @@ def _relax_reduce(op):
         if not axes:
             return x
         if op in ("max", "min"):
-            dtype = node.inputs[0].dtype
-            return bb.reduce(x, axes, keepdims, bb.reducer(op, dtype), name=f"reduce_{op}")
+            return bb.reduce(x, axes, keepdims, bb.reducer(op), name=f"reduce_{op}")
         return getattr(bb.op, op)(x, axis=list(axes), keepdims=keepdims)
     return rule
 

@@ -149,3 +149,34 @@ def test_steps_per_execution_and_host_writes():
     for a, b in zip(jit.get_weights(), ref.get_weights()):
         close(a, b, "weights")
     assert int(jit.optimizer.iterations.numpy()) == int(ref.optimizer.iterations.numpy()) == 8
+
+
+def test_tune_records_schedules_that_executors_use(tmp_path, monkeypatch):
+    """`tune` (MetaSchedule, a handful of trials): the tuned module is specialized to the batch
+    size, recorded in the cache, equal to the untuned one, and picked by executors for
+    batches of that size."""
+    _tvm()
+    from graphkeras.compiler import ops
+    from graphkeras.compiler.primitive import Trace
+    from graphkeras.runtime import tvm_executor
+    monkeypatch.setenv("GRAPHKERAS_TVM_CACHE", str(tmp_path))
+    trace = Trace("tuned")
+    with trace:
+        a = trace.input((None, 16), "float32", "a")
+        w = trace.input((16, 8), "float32", "w")
+        out = ops.relu(ops.matmul(a, w))
+    trace.graph.outputs = [out.value]
+    graph = trace.graph
+    tuned = tvm_executor.tune(graph, 2, batch_size=4)
+    assert tvm_executor.tuned_batch_sizes(graph) == [4]
+    assert (tmp_path / "tuning" / "database_tuning_record.json").stat().st_size > 0
+    rng = np.random.default_rng(0)
+    x, k = rng.normal(size=(4, 16)).astype(np.float32), rng.normal(size=(16, 8)).astype(np.float32)
+    close(tuned(x, k)[0], np.maximum(x @ k, 0), "tuned module")
+    state = tvm_executor.device_state()
+    state.set("tune_test/w", k)
+    executor = tvm_executor.TVMGraphExecutor(graph, ["a"], {"w": "tune_test/w"}, state)
+    close(executor([x])[0], np.maximum(x @ k, 0), "executor, tuned batch")
+    close(executor([x[:3]])[0], np.maximum(x[:3] @ k, 0), "executor, other batch")
+    assert executor.module.function(4) is not executor.module.function(3)
+    state.remove("tune_test/w")
