@@ -31,7 +31,8 @@ class RelaxBuilder:
     def __init__(self):
         import tvm
         from tvm import relax, te, tirx, topi
-        self.tvm, self.relax, self.op, self.te, self.tir, self.topi = tvm, relax, relax.op, te, tirx, topi
+        self.tvm, self.relax, self.op = tvm, relax, relax.op
+        self.te, self.tir, self.topi = te, tirx, topi
         self.block = relax.BlockBuilder()
         self._dims: dict[str, object] = {}
         self.functions: dict[int, object] = {}  # id(body graph) -> its function's GlobalVar

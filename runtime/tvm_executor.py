@@ -136,7 +136,8 @@ def _sources_hash() -> str:
         import graphkeras.compiler as compiler
         root = Path(compiler.__file__).parent
         h = hashlib.sha256()
-        for f in sorted([root / "lower_relax.py", Path(__file__)] + list((root / "ops").glob("*.py"))):
+        files = [root / "lower_relax.py", Path(__file__)] + list((root / "ops").glob("*.py"))
+        for f in sorted(files):
             h.update(f.name.encode())
             h.update(f.read_bytes())
         _SOURCES_HASH = h.hexdigest()
@@ -470,9 +471,15 @@ def _has_xgboost() -> bool:
 
 # -------------------------------------------------------------------- tensors
 def to_tensor(array, device):
-    """A numpy array as a TVM tensor on ``device`` (a copy: the VM may keep it)."""
+    """A numpy array as a TVM tensor on ``device``: the array itself (DLPack, no copy) when
+    it is a C-contiguous host array aligned as TVM requires (64 bytes), else a copy. (The
+    VM never writes its inputs.)"""
     import tvm
-    return tvm.runtime.tensor(np.asarray(array, order="C"), device)
+    array = np.asarray(array, order="C")
+    if device.dlpack_device_type() == 1 and array.ctypes.data % 64 == 0 and array.size and \
+            array.dtype != np.bool_ and array.flags.c_contiguous:
+        return tvm.runtime.from_dlpack(array)
+    return tvm.runtime.tensor(array, device)
 
 
 class _Slot:
@@ -514,7 +521,8 @@ class TVMState:
         return self.value(key).numpy()
 
     def set(self, key: str, array) -> None:
-        tensor = to_tensor(np.asarray(array), self.dev)
+        import tvm
+        tensor = tvm.runtime.tensor(np.array(array, order="C"), self.dev)  # (its own copy)
         self.revision += 1
         slot = self.slots.get(key)
         if slot is None:
@@ -614,7 +622,8 @@ class TVMGraphExecutor:
         self.state = state
         self.n_data = len(data_inputs)
         names = [v.name for v in graph.inputs]
-        if names[:self.n_data] != list(data_inputs) or set(names[self.n_data:]) != set(state_inputs):
+        if names[:self.n_data] != list(data_inputs) or \
+                set(names[self.n_data:]) != set(state_inputs):
             raise ValueError("TVMGraphExecutor: the graph's inputs must be the data inputs "
                              "followed by the state inputs.")
         self.keys = [state_inputs[n] for n in names[self.n_data:]]

@@ -81,8 +81,8 @@ def test_fit_evaluate_predict_equal_onnx(kind):
         close(h_jit[key], h_ref[key], f"history[{key}]")
     for a, b in zip(jit.get_weights(), ref.get_weights()):
         close(a, b, "weights after fit")
-    close(jit.evaluate(x, y, batch_size=10, verbose=0), ref.evaluate(x, y, batch_size=10, verbose=0),
-          "evaluate")
+    close(jit.evaluate(x, y, batch_size=10, verbose=0),
+          ref.evaluate(x, y, batch_size=10, verbose=0), "evaluate")
     close(jit.predict(x, batch_size=7, verbose=0), ref.predict(x, batch_size=7, verbose=0),
           "predict after fit")
     close(jit.train_on_batch(x[:5], y[:5]), ref.train_on_batch(x[:5], y[:5]), "train_on_batch")
@@ -111,7 +111,8 @@ def test_one_module_serves_every_batch_size(monkeypatch):
     monkeypatch.setattr(tvm_executor, "_build", lambda *a, **k: builds.append(1) or real(*a, **k))
     x, _ = data("mlp", 13)
     for batch in (1, 4, 13):
-        close(model.predict(x[:batch], verbose=0), ref.predict(x[:batch], verbose=0), f"batch {batch}")
+        close(model.predict(x[:batch], verbose=0), ref.predict(x[:batch], verbose=0),
+              f"batch {batch}")
     assert len(builds) <= 1
 
 
@@ -180,3 +181,25 @@ def test_tune_records_schedules_that_executors_use(tmp_path, monkeypatch):
     close(executor([x[:3]])[0], np.maximum(x[:3] @ k, 0), "executor, other batch")
     assert executor.module.function(4) is not executor.module.function(3)
     state.remove("tune_test/w")
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+def test_recurrent_layers(layer):
+    """RNN layers run on `scan`: on TVM its body is a function the step calls once per
+    time step (a known number of steps)."""
+    _tvm()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4, 3)).astype(np.float32)
+    y = rng.normal(size=(8, 2)).astype(np.float32)
+    models = []
+    for jit in (False, True):
+        gk.backend.clear_session()
+        gk.utils.set_random_seed(2)
+        model = gk.Sequential([getattr(gk.layers, layer)(5, input_shape=(4, 3)),
+                               gk.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse", jit_compile=jit)
+        models.append(model)
+    ref, jit = (m.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False).history["loss"]
+                for m in models)
+    close(jit, ref, "loss")
+    close(models[1].predict(x, verbose=0), models[0].predict(x, verbose=0), "predict")
