@@ -283,6 +283,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name or "v")
 
 
+def relax_name(name: str) -> str:
+    """The name of a graph input's parameter in the lowered Relax function."""
+    return _safe(name)
+
+
 # ------------------------------------------------------------------ lowering
 def dim_name(axis: int) -> str:
     return "batch" if axis == 0 else f"d{axis}"

@@ -21,7 +21,6 @@ import sys
 import time
 
 PROG = "graphkeras"
-TVM_UNAVAILABLE = "TVM artefacts: not available yet"
 
 
 class CliError(Exception):
@@ -78,16 +77,22 @@ def _size(nbytes):
 
 # ----------------------------------------------------------------- commands
 def cmd_compile(args):
-    if args.tvm or args.tune is not None:
-        raise CliError(TVM_UNAVAILABLE)
     from graphkeras.deploy import MANIFEST, STATE_FILE, compile_artifacts
+    tvm = args.tvm or args.tune is not None
+    if tvm:
+        from graphkeras.runtime.tvm_executor import require_tvm
+        try:
+            require_tvm()
+        except ImportError as err:
+            raise CliError(f"--tvm: {err}") from None
     t0 = time.perf_counter()
     _use_provider(args)
     model = _load(args)
     manifest = compile_artifacts(model, args.output, target=args.target, opset=args.opset,
                                  batch_size=args.batch_size,
                                  sample_weight=True if args.sample_weight else None,
-                                 source=os.path.basename(os.path.normpath(args.model)))
+                                 source=os.path.basename(os.path.normpath(args.model)),
+                                 tvm=tvm, tune_trials=args.tune or 0)
     elapsed = time.perf_counter() - t0
     print(f"compiled model {model.name!r} from {args.model} into {args.output} "
           f"in {elapsed:.2f} s")
@@ -99,6 +104,13 @@ def cmd_compile(args):
         data = ", ".join(f"{t['name']} {t['dtype']}{_shape(t['shape'])}"
                          for t in entry["inputs"] if t["kind"] == "data")
         print(f"  {entry['file']:<24}{_size(os.path.getsize(path)):>11}  data: {data}")
+        library = entry.get("tvm")
+        if library:
+            path = os.path.join(args.output, library["file"])
+            tuned = f", tuned ({library['tuned_trials']} trials)" if library["tuned_trials"] else ""
+            batch = library["batch_size"]
+            print(f"  {library['file']:<24}{_size(os.path.getsize(path)):>11}  TVM library, "
+                  f"batch {'any' if batch is None else batch}{tuned}")
     if manifest.get("state"):
         path = os.path.join(args.output, STATE_FILE)
         print(f"  {STATE_FILE:<24}{_size(os.path.getsize(path)):>11}  "

@@ -144,13 +144,17 @@ def _sources_hash() -> str:
     return _SOURCES_HASH
 
 
-def graph_key(graph: Graph, target, batch_size: int | None = None) -> str:
+def graph_key(graph: Graph, target, batch_size: int | None = None, constants=None) -> str:
     tvm = require_tvm()
     h = hashlib.sha256()
     for part in (graph_to_json(graph), str(target), str(batch_size), tvm.__version__,
                  _sources_hash()):
         h.update(part.encode())
         h.update(b"\0")
+    for name, array in sorted((constants or {}).items()):
+        array = np.ascontiguousarray(array)
+        h.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        h.update(array.tobytes())
     return h.hexdigest()[:32]
 
 
@@ -176,13 +180,15 @@ _LOCK = threading.Lock()
 class CompiledModule:
     """A built graph: a Relax VM executable and the device it runs on."""
 
-    def __init__(self, executable, target, graph: Graph, key: str, path: Path | None = None):
+    def __init__(self, executable, target, graph: Graph, key: str, path: Path | None = None,
+                 constants=None):
         self.executable = executable
         self.target = target
         self.key = key
         self.path = path
-        self.input_names = [v.name for v in graph.inputs]
-        self.input_dtypes = [v.dtype for v in graph.inputs]
+        inputs = [v for v in graph.inputs if v.name not in (constants or {})]  # (bound ones)
+        self.input_names = [v.name for v in inputs]
+        self.input_dtypes = [v.dtype for v in inputs]
         self.n_outputs = len(graph.outputs)
         self.device = _device(target)
         self._vm = None
@@ -215,28 +221,31 @@ class CompiledModule:
 
 
 def build_module(graph: Graph, target=None, tune_trials: int = 0, cache_dir=None,
-                 batch_size: int | None = None) -> CompiledModule:
+                 batch_size: int | None = None, constants=None) -> CompiledModule:
     """Compile ``graph`` with TVM: from the in-process or on-disk cache when this graph
     was built before for this target, else lowered and built (applying the cache's
     MetaSchedule records), then cached. ``tune_trials`` > 0 tunes first (:func:`tune`).
-    ``batch_size`` specializes the batch dimension (tuned schedules need static shapes)."""
+    ``batch_size`` specializes the batch dimension (tuned schedules need static shapes).
+    ``constants`` (``{input name: array}``) are bound into the module: it no longer takes
+    those inputs (a library that carries its weights, as ``predict.onnx`` does)."""
     require_tvm()
     target = _as_target(target)
     if tune_trials:
-        return tune(graph, tune_trials, cache_dir=cache_dir, target=target, batch_size=batch_size)
+        return tune(graph, tune_trials, cache_dir=cache_dir, target=target, batch_size=batch_size,
+                    constants=constants)
     root = cache_folder(cache_dir)
-    key = graph_key(graph, target, batch_size)
+    key = graph_key(graph, target, batch_size, constants)
     with _LOCK:
         module = _MEMORY.get(key)
         if module is not None:
             return module
-        module = _load_cached(root, key, graph, target) if root is not None else None
+        module = _load_cached(root, key, graph, target, constants) if root is not None else None
         if module is None:
             # tuning records are for static shapes: only a module without symbolic sizes
             # can use them
             static = batch_size is not None or all(None not in v.shape for v in graph.inputs)
             database = _database(root) if root is not None and static else None
-            module = _build(graph, target, root, key, batch_size, database)
+            module = _build(graph, target, root, key, batch_size, database, constants)
         _MEMORY[key] = module
         return module
 
@@ -245,7 +254,7 @@ def _library_path(root: Path, key: str) -> Path:
     return root / f"{key}.so"
 
 
-def _load_cached(root: Path, key: str, graph: Graph, target):
+def _load_cached(root: Path, key: str, graph: Graph, target, constants=None):
     path = _library_path(root, key)
     if not path.exists():
         return None
@@ -254,13 +263,21 @@ def _load_cached(root: Path, key: str, graph: Graph, target):
         executable = tvm.runtime.load_module(str(path))
     except Exception:  # a broken or foreign file: rebuild
         return None
-    return CompiledModule(executable, target, graph, key, path)
+    return CompiledModule(executable, target, graph, key, path, constants)
 
 
-def lower_module(graph: Graph, batch_size: int | None = None):
-    """The Relax IRModule of ``graph``, its batch dimension bound to ``batch_size`` if given."""
-    from graphkeras.compiler.lower_relax import lower
-    return lower(graph, batch_size=batch_size)
+def lower_module(graph: Graph, batch_size: int | None = None, constants=None):
+    """The Relax IRModule of ``graph``, its batch dimension bound to ``batch_size`` if given
+    and the inputs named in ``constants`` bound to those arrays."""
+    from graphkeras.compiler.lower_relax import lower, relax_name
+    mod = lower(graph, batch_size=batch_size)
+    if constants:
+        import tvm
+        from tvm import relax
+        params = {relax_name(name): tvm.runtime.tensor(np.array(array, order="C"))
+                  for name, array in constants.items()}
+        mod = relax.transform.BindParams("main", params)(mod)
+    return mod
 
 
 def _fused(mod):
@@ -301,16 +318,17 @@ def _pipeline(target, database=None):
     return pipeline
 
 
-def _build(graph, target, root: Path, key: str, batch_size, database) -> CompiledModule:
+def _build(graph, target, root: Path, key: str, batch_size, database,
+           constants=None) -> CompiledModule:
     import tvm
-    mod = lower_module(graph, batch_size)
+    mod = lower_module(graph, batch_size, constants)
     executable = tvm.compile(mod, target=target, relax_pipeline=_pipeline(target, database))
     path = _save(executable, root, key) if root is not None else None
     if path is not None:  # run what was saved, so the in-process and cached runs are the same
-        loaded = _load_cached(root, key, graph, target)
+        loaded = _load_cached(root, key, graph, target, constants)
         if loaded is not None:
             return loaded
-    return CompiledModule(executable, target, graph, key)
+    return CompiledModule(executable, target, graph, key, constants=constants)
 
 
 def _save(executable, root: Path, key: str) -> Path | None:
@@ -333,7 +351,8 @@ def _save(executable, root: Path, key: str) -> Path | None:
 
 
 def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int | None = None,
-         min_trials_per_task: int = 8, flop_share: float = 0.999) -> CompiledModule:
+         min_trials_per_task: int = 8, flop_share: float = 0.999,
+         constants=None) -> CompiledModule:
     """MetaSchedule-tune ``graph``'s kernels for ``target`` with about ``trials`` trials in
     all, record the schedules in the cache's tuning database (later builds of any graph
     with the same kernels apply them), and return the tuned module (cached too).
@@ -353,7 +372,7 @@ def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int
     root = cache_folder(cache_dir) or Path(tempfile.mkdtemp(prefix="graphkeras-tvm-"))
     if batch_size is None and any(v.shape and v.shape[0] is None for v in graph.inputs):
         batch_size = 32
-    mod = lower_module(graph, batch_size)
+    mod = lower_module(graph, batch_size, constants)
     with target:
         mod = _fused(mod)
     folder = _tuning_dir(root)
@@ -377,12 +396,12 @@ def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int
                                num_trials_per_iter=min(budget, 32), database=database,
                                builder=builder, runner=runner,
                                cost_model="xgb" if xgb else "random")
-    key = graph_key(graph, target, batch_size)
+    key = graph_key(graph, target, batch_size, constants)
     with _LOCK:
         _MEMORY.pop(key, None)
-        module = _build(graph, target, root, key, batch_size, database)
+        module = _build(graph, target, root, key, batch_size, database, constants)
         _MEMORY[key] = module
-    if batch_size is not None and module.path is not None:
+    if batch_size is not None and module.path is not None and not constants:
         _record_tuned(root, graph, target, batch_size)
     return module
 

@@ -29,7 +29,12 @@
                       "feedback": {"<output>": "<input>"}},
        "test_step":  {... as train_step},
        "predict_from_state": {"file", "inputs" (data, then state), "outputs"}},
-     "checked": {"batch_sizes", "max_abs_error": {file: error}, "onnx_checker"}}
+     "checked": {"batch_sizes", "max_abs_error": {file: error}, "onnx_checker"},
+     "tvm": {"version", "target", "tuned", "tuning_cache"}}          (with --tvm)
+
+  With ``--tvm`` each graph entry also has ``"tvm": {"file": "<graph>.so", "inputs":
+  [names in call order], "batch_size", "tuned_trials", "max_abs_error"}`` (see
+  :mod:`graphkeras.deploy.tvm_libs`).
 
   ``kind`` is ``data`` (``role`` ``x``, ``y`` or ``sample_weight``), ``state`` (``role``
   ``weight``, ``optimizer``, ``counter``, ``metric`` or ``rng``), ``log`` or

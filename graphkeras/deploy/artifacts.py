@@ -53,7 +53,8 @@ class Artefact:
 
 
 def compile_artifacts(model, out_dir, target="all", opset=None, batch_size=None,
-                      sample_weight=None, providers=None, check=True, source=None) -> dict:
+                      sample_weight=None, providers=None, check=True, source=None,
+                      tvm=False, tune_trials=0) -> dict:
     """Write ``model``'s deployment artefacts to ``out_dir`` and return the manifest.
 
     ``target``: ``"predict"`` (``predict.onnx``), ``"train"`` (``train_step.onnx``,
@@ -64,7 +65,9 @@ def compile_artifacts(model, out_dir, target="all", opset=None, batch_size=None,
     default) every written graph is verified (``onnx.checker`` with full shape inference,
     then a fresh ONNX Runtime session at two batch sizes against the numpy reference)
     before anything replaces the files in ``out_dir``; a failure raises
-    :class:`DeployError` and leaves ``out_dir`` as it was.
+    :class:`DeployError` and leaves ``out_dir`` as it was. ``tvm`` also builds a TVM
+    library of each graph (``tune_trials`` > 0 tunes it first; see
+    :mod:`graphkeras.deploy.tvm_libs`), checked the same way.
     """
     if target not in TARGETS:
         raise DeployError(f"unknown target {target!r} (expected one of {', '.join(TARGETS)})")
@@ -111,7 +114,11 @@ def compile_artifacts(model, out_dir, target="all", opset=None, batch_size=None,
     if state_index:
         manifest["state"] = {"file": STATE_FILE, "byte_order": "little", "alignment": ALIGN,
                              "tensors": []}
-    _write(out_dir, artefacts, manifest, state_values, state_index, batch_size, check, providers)
+    libraries = None
+    if tvm or tune_trials:
+        libraries = dict(tune_trials=int(tune_trials or 0))
+    _write(out_dir, artefacts, manifest, state_values, state_index, batch_size, check, providers,
+           libraries)
     return manifest
 
 
@@ -361,7 +368,7 @@ def read_state(path, entries) -> dict:
 
 
 def _write(out_dir, artefacts, manifest, state_values, state_index, batch_size, check,
-           providers):
+           providers, libraries=None):
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise DeployError(f"cannot write to {out_dir}: it exists and is not a folder")
@@ -383,6 +390,12 @@ def _write(out_dir, artefacts, manifest, state_values, state_index, batch_size, 
         manifest["checked"] = None
         if check:
             manifest["checked"] = verify(tmp, artefacts, manifest, batch_size, providers)
+        if libraries is not None:
+            from graphkeras.deploy.tvm_libs import build_libraries
+            state = read_state(os.path.join(tmp, STATE_FILE), manifest["state"]["tensors"]) \
+                if state_index else {}
+            written += build_libraries(tmp, artefacts, manifest, state, batch_size,
+                                       libraries["tune_trials"], check)
         _put(tmp, MANIFEST, dumps(manifest).encode("utf-8"))
         _replace_all(tmp, out_dir, written + [MANIFEST])
     finally:
@@ -426,7 +439,8 @@ def _replace_all(tmp, out_dir, names):
     one did not write are removed (the manifest describes the folder)."""
     previous = os.path.join(out_dir, MANIFEST)
     if os.path.exists(previous):
-        for stale in set(FILES.values()) | {STATE_FILE}:
+        libraries = {os.path.splitext(f)[0] + ".so" for f in FILES.values()}
+        for stale in set(FILES.values()) | libraries | {STATE_FILE}:
             if stale not in names and os.path.exists(os.path.join(out_dir, stale)):
                 os.remove(os.path.join(out_dir, stale))
     for name in names:
