@@ -11,17 +11,22 @@ logits, Adam 1e-3; here with a global batch of 256, 4 epochs of `--steps` batche
 epoch after the first of the fastest run (the machine is shared: the least
 disturbed measurement).
 
-Per configuration:
+Per configuration (the workers keep the training state resident; a step is
+gradients on every worker, an all-reduce of them among the workers through the Ray
+object store, and the optimizer update on every worker):
   samples/s   training throughput inside `fit` (verbose=0)
   step        wall time per step
   compute     the slowest worker's gradient-graph run per step (inside the worker)
-  all-reduce  what moving and reducing costs per step, the sum of
-    broadcast   the state (weights) into the object store, once for all workers
-    gather      dispatch, transfer of shards' results and waiting: the time to gather
-                the results minus `compute`
-    reduce      the weighted mean of the gradients and the state on the driver
-  update      the optimizer-update graph on the driver
-  bytes/worker  gradients up + weights down per worker per step (fp32)
+  all-reduce  what moving and reducing the gradients costs per step: the time from
+              submitting a step's calls to having their results, minus `compute`
+              and `update` (task dispatch, the reduce-scatter and all-gather of the
+              gradient chunks, the per-worker logs back to the driver)
+    reduce      of which the slowest worker's sum of its chunk (reduce-scatter)
+  update      the slowest worker's optimizer-update graph run per step
+  sync        the trained state read back into the driver's model (once per epoch),
+              per step
+  bytes/worker  per step: 2 (N-1)/N x the gradient bytes (fp32) for the all-reduce;
+              the state goes to the workers once per fit and comes back once per epoch
 
 `1 process` is the ordinary single-process fit (the fused step graph, one ONNX
 Runtime session using every core) for reference. The workers share the cores out:
@@ -87,12 +92,11 @@ def run(strategy, x, y, batch, epochs=4):
         s = stats[best]
         n = s["steps"]
         row.update({"compute ms": 1e3 * s["compute"] / n,
-                    "broadcast ms": 1e3 * s["put"] / n,
-                    "gather ms": 1e3 * (s["gather"] - s["compute"]) / n,
+                    "all-reduce ms": 1e3 * (s["gather"] - s["compute"] - s["update"]) / n,
                     "reduce ms": 1e3 * s["reduce"] / n,
-                    "all-reduce ms":
-                        1e3 * (s["put"] + s["gather"] - s["compute"] + s["reduce"]) / n,
-                    "update ms": 1e3 * s["update"] / n})
+                    "update ms": 1e3 * s["update"] / n,
+                    "sync ms": 1e3 * (s["fetch"] + s["put"]) / n,
+                    "sent MB": s["sent_bytes"] / 1e6})
     n_params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return row, n_params
 
@@ -132,9 +136,12 @@ def main():
     mb = n_params * 4 / 1e6
     print(f"W1: {n_params} parameters; global batch {args.batch}; {os.cpu_count()} cores; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"bytes per worker per step: {mb:.3f} MB gradients up + {mb:.3f} MB weights down\n")
-    cols = ["samples/s", "step ms", "compute ms", "all-reduce ms", "broadcast ms", "gather ms",
-            "reduce ms", "update ms"]
+    print("bytes per worker per step (all-reduce, 2(N-1)/N x gradients): " +
+          ", ".join(f"N={n}: {2 * (n - 1) / n * mb:.3f} MB" for n in counts) +
+          "; state sent to the workers in the measured epochs: "
+          f"{max(r['sent MB'] for n in counts for r in results[n]):.3f} MB\n")
+    cols = ["samples/s", "step ms", "compute ms", "all-reduce ms", "reduce ms", "update ms",
+            "sync ms"]
     print("| configuration | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for name, row in rows:

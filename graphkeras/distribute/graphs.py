@@ -9,21 +9,26 @@ Here it becomes two, traced on the driver from the same ``model.train_step``:
   gradients and the new state out. It is ``train_step`` traced with
   ``optimizer.apply_gradients`` intercepted: the gradients it is given become
   graph outputs instead of being applied.
-* the **update graph** (run once per step by the driver, on the all-reduced
-  gradients): ``optimizer.apply_gradients`` traced on graph inputs standing for
-  the gradients; reads weights and optimizer slots, writes them.
+* the **update graph** (run by every worker on the all-reduced gradients, on its
+  resident copy of the state): ``optimizer.apply_gradients`` traced on graph
+  inputs standing for the gradients; reads weights and optimizer slots, writes
+  them.
 
-The test step and the predict graph are shipped to the workers unchanged.
-Workers receive the lowered ONNX, not the model: every replica runs the very
-graph the driver traced, ``train_step`` overrides and custom losses included.
+A :class:`TrainProgram` pairs them and names the training state the workers keep
+resident between steps (by ``Variable.key``). The test step and the predict graph
+are shipped to the workers unchanged. Workers receive the lowered ONNX, not the
+model: every replica runs the very graphs the driver traced, ``train_step``
+overrides and custom losses included.
 
 State roles (see :mod:`graphkeras.distribute.worker` for the worker side):
 metric accumulators go in as zeros and come out as the shard's contribution
 (``sum`` over workers, Keras' accumulators being additive as ``merge_state``
-assumes); random generators' counters are offset per worker (``rng``); other
+assumes; the driver keeps the global metric state); random generators' counters
+are offset per worker (``rng``; every worker then keeps worker 0's counter); other
 state written by the forward pass (BatchNormalization's moving statistics) is
-averaged weighted by shard size (``mean``), integer state is taken from the
-first worker (``first``); everything else is read-only (``bcast``).
+averaged weighted by shard size (``mean``, all-reduced with the gradients),
+integer state is taken from worker 0 (``first``); everything else is read-only
+(``bcast``).
 """
 from __future__ import annotations
 
@@ -32,14 +37,12 @@ import itertools
 
 import numpy as np
 
-from graphkeras import backend
 from graphkeras.compiler.lower_onnx import lower
 from graphkeras.compiler.passes import FINAL_PIPELINE, optimize
 from graphkeras.compiler.primitive import Tensor, Trace
 from graphkeras.compiler.verify import check_graph
 from graphkeras.engine.base_layer import training_scope
 from graphkeras.engine.steps import CompiledStep, _as_tensor, _unique
-from graphkeras.runtime.executor import StepExecutor
 
 _ids = itertools.count()
 
@@ -67,7 +70,11 @@ class WorkerGraph:
         return {"data": self.data_names,
                 "state": [(name, role, tuple(var.shape), var.dtype)
                           for name, var, role in self.state],
+                "keys": [var.key for _, var, _ in self.state],
                 "outputs": [name for name, _, _ in self.outputs],
+                "kinds": [kind for _, kind, _ in self.outputs],
+                "out_vars": [None if var is None else (var.key, tuple(var.shape), var.dtype)
+                             for _, _, var in self.outputs],
                 "rng_outputs": [i for i, (_, kind, _) in enumerate(self.outputs) if kind == "rng"]}
 
     def indices(self, kind):
@@ -132,8 +139,8 @@ def _lower(graph, output_names):
 
 
 def trace_train(model, spec):
-    """The gradient graph (a :class:`WorkerGraph`) and the update (an :class:`Update`)
-    of ``model.train_step`` for data described by ``spec`` (a ``DataSpec``)."""
+    """The :class:`TrainProgram` (gradient graph and update graph) of
+    ``model.train_step`` for data described by ``spec`` (a ``DataSpec``)."""
     trace = Trace(f"{model.name}_gradient_step")
     with trace, training_scope(True), _recording_gradients(model) as calls:
         syms = [trace.input(shape, dtype, name) for name, shape, dtype in spec.all]
@@ -165,7 +172,7 @@ def trace_train(model, spec):
     gradient = WorkerGraph(model_bytes, data_names, state, outputs)
     gradient.log_names = log_names
     update = Update(model, calls, pairs, grads) if pairs else None
-    return gradient, update
+    return TrainProgram(gradient, update)
 
 
 def trace_test(model, spec):
@@ -193,10 +200,41 @@ def predict_graph(model):
     return WorkerGraph(onnx_model.SerializeToString(), compiled.data_names, state, outputs)
 
 
+class TrainProgram:
+    """The gradient graph and the update graph of one train step, and the training
+    state the workers keep resident between steps.
+
+    ``variables``: every variable either graph reads or writes, but the metric
+    accumulators (those stay on the driver): weights, optimizer slots and
+    iterations, the learning rate, moving statistics, random counters. The workers
+    get them once (and again when the driver's copy changes); ``written``: the keys
+    a step changes on the workers (the driver's copies are then behind until the
+    strategy reads them back)."""
+
+    def __init__(self, gradient, update):
+        self.gradient, self.update = gradient, update
+        found = {}
+        for _, var, role in gradient.state:
+            if role in ("bcast", "rng"):
+                found.setdefault(var.key, var)
+        written = {}
+        for _, kind, var in gradient.outputs:
+            if kind in ("mean", "first", "rng"):
+                found.setdefault(var.key, var)
+                written.setdefault(var.key, var)
+        if update is not None:
+            for var in update.read + update.written:
+                found.setdefault(var.key, var)
+            for var in update.written:
+                written.setdefault(var.key, var)
+        self.variables = list(found.values())
+        self.written = list(written)
+
+
 class Update:
-    """The optimizer update, run by the driver on the all-reduced gradients: one
-    ONNX Runtime call per step on the driver's resident state (weights and
-    optimizer slots stay on its device; the model's variables read them back)."""
+    """The optimizer update, traced on graph inputs standing for the all-reduced
+    gradients; every worker runs it on its resident state (weights, optimizer
+    slots, iterations, learning rate), so all replicas stay bit-identical."""
 
     def __init__(self, model, calls, pairs, grads):
         trace = Trace(f"{model.name}_update")
@@ -214,20 +252,21 @@ class Update:
         optimize(graph, FINAL_PIPELINE)
         check_graph(graph)
         n = len(inputs)
+        self.gid = f"u{next(_ids)}"
         self.grad_names = [v.name for v in graph.inputs[:n]]
-        state_names = [v.name for v in graph.inputs[n:]]
+        self.grad_dtypes = [np.dtype(g.dtype).name for g in grads]
+        self.state_names = [v.name for v in graph.inputs[n:]]
         taken = [v.name for v in graph.inputs]
         wanted = _unique(taken + [f"{v.path}/new" for v in self.written])[len(taken):]
-        model_bytes, names = _lower(graph, wanted)
+        self.model_bytes, self.output_names = _lower(graph, wanted)
         self.graph = graph
-        state = backend.device_state()
-        self._executor = StepExecutor(
-            model_bytes, self.grad_names,
-            {name: var.place(state) for name, var in zip(state_names, self.read)},
-            {name: var.place(state) for name, var in zip(names, self.written)}, [], state)
 
-    def __call__(self, grads):
-        self._executor(grads)
+    def plan(self) -> dict:
+        """What a worker needs to run the update (plain data: no Variables)."""
+        return {"grads": list(zip(self.grad_names, self.grad_dtypes)),
+                "state": [(name, var.key) for name, var in zip(self.state_names, self.read)],
+                "outputs": [(name, var.key) for name, var in
+                            zip(self.output_names, self.written)]}
 
     def release(self):
-        self._executor.close()
+        pass

@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from graphkeras.distribute import graphs
-from graphkeras.distribute.strategy import ArrayBatch, IndexBatch, WorkerError
+from graphkeras.distribute.data import ArrayBatch, IndexBatch
+from graphkeras.distribute.strategy import WorkerError
 from graphkeras.engine import data_adapter
 from graphkeras.engine.data_handler import DataHandler, split_validation
 from graphkeras.engine.steps import DataSpec
@@ -31,9 +32,6 @@ class _Runner:
         self.predict = None
 
     def release(self):
-        for _, update in self.train.values():
-            if update is not None:
-                update.release()
         self.train.clear()
 
 
@@ -53,7 +51,7 @@ def _spec(model, arrays, n_x, n_y, y_structure):
     return key, ys, sws
 
 
-def train_graphs(model, feed):
+def train_program(model, feed):
     run = runner(model)
     key, ys, sws = _spec(model, feed.sample, feed.n_x, feed.n_y, feed.y_structure)
     found = run.train.get(key)
@@ -192,7 +190,7 @@ def fit(strategy, model, x=None, y=None, batch_size=None, epochs=1, verbose="aut
         if backup is not None and start[1] == 0 and feed.peek():
             # a resume point before any step: a worker lost before the first backup
             # resumes from here (the optimizer's and metrics' state exist once traced)
-            train_graphs(model, feed)
+            train_program(model, feed)
             if not os.path.exists(backup._backup_path):
                 backup._backup(epoch=start[0] - 1)
         restarts = 0
@@ -211,6 +209,13 @@ def fit(strategy, model, x=None, y=None, batch_size=None, epochs=1, verbose="aut
                 strategy._ensure_workers()  # new processes for the lost workers
                 backup.on_train_begin()  # restores the model from the last backup
                 start = _resume(backup, data, initial_epoch, initial_epoch, always=True)
+        strategy._sync_state()  # (done after each epoch: a no-op unless stopped early)
+    except BaseException:
+        try:  # the driver's model gets the state of the last step (a callback raised ...)
+            strategy._sync_state()
+        except Exception:  # noqa: BLE001 - a lost worker: the error in flight says it
+            pass
+        raise
     finally:
         _close(feed, val)
     callbacks.on_train_end(logs=logs)
@@ -247,27 +252,39 @@ def _resume(loader, data, initial_epoch, first_epoch, always=False):
     return resume_epoch, initial_step
 
 
+def _needs_state_per_batch(callbacks):
+    """Whether a callback's batch hooks may look at the model: then the driver reads
+    the trained state back after every step (else after each epoch)."""
+    from graphkeras.callbacks import History, ProgbarLogger, TerminateOnNaN
+    own = (History, ProgbarLogger, TerminateOnNaN)  # they read the logs only
+    return any(cb._implements_train_batch_hooks() for cb in callbacks if type(cb) not in own)
+
+
 def _epochs(strategy, model, feed, val, callbacks, start, epochs, validation_freq):
     from graphkeras.engine.trainer import _should_eval
     initial_epoch, initial_step = start
     logs = {}
     training_logs = None
+    per_batch = _needs_state_per_batch(callbacks)
     for epoch in range(initial_epoch, epochs):
         if not initial_step:  # resumed mid-epoch: the restored metric state goes on
             model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
         step, initial_step = initial_step, 0
         for batch in feed.epoch():
-            gradient, update = train_graphs(model, feed)  # traced before the callbacks run
+            program = train_program(model, feed)  # traced before the callbacks run
             callbacks.on_train_batch_begin(step)
-            logs = strategy._run_train(gradient, update, batch, model)
+            logs = strategy._run_train(program, batch, model)
             step += 1
+            if per_batch:
+                strategy._sync_state()
             callbacks.on_train_batch_end(step - 1, logs)
             if model.stop_training:
                 break
         if not logs:
             raise ValueError("Unexpected result of `train_function` (Empty logs): the data "
                              "produced no batches. Check `steps_per_epoch` and the data.")
+        strategy._sync_state()  # before validation and on_epoch_end: the trained model
         epoch_logs = copy.copy(logs)
         if val is not None and _should_eval(epoch, validation_freq):
             val_logs = _evaluate_feed(strategy, model, val, callbacks)

@@ -139,6 +139,85 @@ def test_metrics_are_reduced_across_workers(strategy):
                                local.predict(x, batch_size=16, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+def worker_states(strategy, model):
+    """Each worker's resident copy of ``model``'s training state, and the driver's."""
+    import ray
+    (program,) = model._distributed_runner.train.values()
+    keys = [v.key for v in program.variables]
+    states = ray.get([a.get_state.remote(keys) for a in strategy._actors], timeout=60)
+    return states, [np.asarray(v.numpy()) for v in program.variables]
+
+
+def test_no_weights_travel_per_step_and_every_worker_applies_the_update(strategy):
+    # the state goes to the workers once per fit; then each step moves only gradient
+    # chunks between the workers, and the driver reads the state back once per epoch
+    dist, local = pair(strategy)
+    x, y = data(100, seed=13)
+    strategy.stats.reset()
+    fit_both(dist, local, x, y, batch_size=20, epochs=1)
+    stats = strategy.stats.as_dict()
+    assert stats["steps"] == 5 and stats["sends"] == 1 and stats["fetches"] == 1
+    n_weights = sum(w.nbytes for w in dist.get_weights())
+    assert stats["sent_bytes"] >= 3 * n_weights  # weights + Adam's two slots, once
+    strategy.stats.reset()
+    h_dist, h_local = fit_both(dist, local, x, y, batch_size=20, epochs=3, seed=2)
+    stats = strategy.stats.as_dict()
+    assert stats["steps"] == 15
+    assert stats["sends"] == 0 and stats["sent_bytes"] == 0  # nothing changed on the driver
+    assert stats["fetches"] == 3  # after each epoch
+    assert_same_weights(dist, local)
+    assert_same_history(h_dist, h_local)
+    # the update ran on every worker: their resident states are bit-identical, and
+    # equal the driver's (read back from worker 0)
+    states, driver = worker_states(strategy, dist)
+    assert len(states) == 2 and len(driver) >= 3 * len(dist.get_weights())
+    for values in states:
+        for a, b in zip(values, driver):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_callback_changing_the_learning_rate_reaches_the_workers(strategy):
+    # epoch level (LearningRateScheduler: no batch hooks, the driver syncs per epoch)
+    # and mid-epoch (a batch hook): the workers use the driver's new learning rate
+    class DropMidEpoch(gk.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if (self.epoch, batch) == (2, 2):
+                self.model.optimizer.learning_rate = 0.0  # frozen from here on
+                self.frozen = [w.copy() for w in self.model.get_weights()]
+
+    def schedule(epoch, lr):
+        return lr * 0.1 if epoch == 1 else lr
+
+    dist, local = pair(strategy)
+    x, y = data(96, seed=14)
+    cb_dist, cb_local = DropMidEpoch(), DropMidEpoch()
+    strategy.stats.reset()
+    gk.utils.set_random_seed(5)
+    h_dist = dist.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[
+        gk.callbacks.LearningRateScheduler(schedule), cb_dist]).history
+    gk.utils.set_random_seed(5)
+    h_local = local.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[
+        gk.callbacks.LearningRateScheduler(schedule), cb_local]).history
+    assert_same_history(h_dist, h_local)
+    assert_same_weights(dist, local)
+    np.testing.assert_allclose(h_dist["lr"], [1e-2, 1e-3, 0.0], rtol=1e-6)
+    assert float(dist.optimizer.learning_rate.numpy()) == 0.0
+    for a, b in zip(dist.get_weights(), cb_dist.frozen):  # no step moved them since
+        np.testing.assert_array_equal(a, b)
+    # only the learning rate was sent again (once per change: epochs 1 and 2's
+    # scheduler calls, and the mid-epoch change), not the weights
+    stats = strategy.stats.as_dict()
+    assert stats["sends"] == 1 + 3 and stats["fetches"] == 18
+    assert stats["sent_bytes"] < sum(w.nbytes for w in dist.get_weights()) * 3 + 3 * 4 + 64
+
+
 def test_sequence_data_is_read_by_the_driver_and_scattered(strategy):
     x, y = data(70, seed=6)
 
