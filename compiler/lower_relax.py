@@ -6,7 +6,8 @@ a ``relax.BlockBuilder``, calling each primitive's ``relax`` rule (see
 ``Primitive.def_relax``). Dimensions the IR leaves unknown (``None``) become
 symbolic shape variables, so one compiled module serves every batch size: the
 first axis of every input shares the variable ``batch`` (as every step input
-holds one batch), axis ``i`` the variable ``d<i>``.
+holds one batch); any other unknown axis ``i`` of an input is its own variable
+``<input>_d<i>`` (a query and a value of attention may differ in length).
 
 A rule is ``rule(bb, node, *inputs) -> expr | [expr, ...]``: ``bb`` is a
 :class:`RelaxBuilder`, ``inputs`` are Relax expressions, the result is an
@@ -100,29 +101,35 @@ class RelaxBuilder:
 
     def unify(self, *xs) -> list:
         """Operands about to be broadcast together, their symbolic dimensions made the same:
-        where two operands hold different symbolic sizes at one (right-aligned) position,
-        the later ones are cast to the first's (a check at run time), so Relax knows the
+        where an operand holds a symbolic size at one (right-aligned) position and another
+        operand a different size there (a known size other than 1 wins, else the first
+        symbolic one), it is cast to that size (a check at run time), so Relax knows the
         result's shape."""
         from tvm_ffi import structural_equal
         shapes = [self.shape(x) for x in xs]
+        rank = max(len(s) for s in shapes)
+        target = {}
+        for pos in range(1, rank + 1):
+            dims = [s[-pos] for s in shapes if pos <= len(s)]
+            known = [d for d in dims if isinstance(d, int) and d != 1]
+            symbolic = [d for d in dims if not isinstance(d, int)]
+            if known:
+                target[pos] = known[0]
+            elif symbolic:
+                target[pos] = symbolic[0]
         out = list(xs)
-        for k in range(1, len(xs)):
-            new, changed = list(shapes[k]), False
+        for k, shape in enumerate(shapes):
+            new, changed = list(shape), False
             for pos in range(1, len(new) + 1):
-                d = new[-pos]
-                if isinstance(d, int):
+                d, e = new[-pos], target.get(pos)
+                if isinstance(d, int) or e is None:
                     continue
-                for s in shapes[:k]:
-                    e = s[-pos] if pos <= len(s) else 1
-                    if not isinstance(e, int):
-                        if not structural_equal(d, e):
-                            new[-pos], changed = e, True
-                        break
+                if isinstance(e, int) or not structural_equal(d, e):
+                    new[-pos], changed = e, True
             if changed:
                 x = self.emit(xs[k])
                 out[k] = self.block.match_cast(x, self.relax.TensorType(
                     [_as_prim(d) for d in new], self.dtype(x)))
-                shapes[k] = new
         return out
 
     # ------------------------------------------------- index arithmetic (int or TIR)
@@ -327,28 +334,36 @@ def lower_into(bb: RelaxBuilder, graph: Graph, inputs: list) -> list:
     return [env[id(v)] for v in graph.outputs]
 
 
-def input_type(bb: RelaxBuilder, shape, dtype):
-    dims = [(bb.bound.get(dim_name(i)) or bb.dim(dim_name(i))) if d is None else d
-            for i, d in enumerate(shape)]
+def input_type(bb: RelaxBuilder, shape, dtype, name: str = ""):
+    def unknown(i):
+        if i == 0:
+            return bb.bound.get(dim_name(0)) or bb.dim(dim_name(0))
+        return bb.dim(f"{_safe(name)}_{dim_name(i)}")
+    dims = [unknown(i) if d is None else d for i, d in enumerate(shape)]
     return bb.relax.TensorType([_as_prim(d) for d in dims], dtype)
 
 
-def _function(bb: RelaxBuilder, graph: Graph, name: str, private: bool = False) -> None:
-    """``graph`` as the Relax function ``name`` (inputs in order -> tuple of outputs)."""
+def _function(bb: RelaxBuilder, graph: Graph, name: str, private: bool = False):
+    """``graph`` as the Relax function ``name`` (inputs in order -> tuple of outputs); returns
+    its GlobalVar (the block builder gives an existing function's when ``graph`` lowers to a
+    function structurally equal to one already in the module, e.g. the two loop bodies of a
+    ``Bidirectional``, so it may not be named ``name``)."""
     relax = bb.relax
     saved, bb._dims = bb._dims, {}  # symbolic dimensions belong to one function
     saved_params = bb.params
     try:
-        params = [relax.Var(_safe(v.name), input_type(bb, v.shape, v.dtype)) for v in graph.inputs]
+        params = [relax.Var(_safe(v.name), input_type(bb, v.shape, v.dtype, v.name))
+                  for v in graph.inputs]
         bb.params = params
         with bb.block.function(name, params, private=private):
             with bb.block.dataflow():
                 outs = lower_into(bb, graph, params)
                 result = bb.block.emit_output(relax.Tuple(outs))
-            bb.block.emit_func_output(result)
+            gvar = bb.block.emit_func_output(result)
     finally:
         bb._dims = saved
         bb.params = saved_params
+    return gvar
 
 
 def _bodies(graph: Graph, found: list) -> list:
@@ -372,8 +387,7 @@ def lower(graph: Graph, name: str = "main", batch_size: int | None = None):
         bb.bound["batch"] = int(batch_size)
     for k, body in enumerate(_bodies(graph, [])):
         fname = f"{_safe(body.name)}_{k}"
-        _function(bb, body, fname, private=True)
-        bb.functions[id(body)] = bb.block.get().get_global_var(fname)
+        bb.functions[id(body)] = _function(bb, body, fname, private=True)
     _function(bb, graph, name)
     return bb.block.get()
 
@@ -396,9 +410,9 @@ def _scan_rule(bb, node, *inputs):
     ys = [[None] * steps for _ in range(n_y)]
     for t in (range(steps - 1, -1, -1) if a["reverse"] else range(steps)):
         index = bb.const(np.asarray(t, np.int64))
-        sl = [bb.emit(bb.op.take(s, index, axis=0)) for s in seqs]
+        sl = [bb.emit(bb.op.take(s, index, axis=0, mode="clip")) for s in seqs]
         out = bb.emit(relax.Call(fn, carry + sl + consts), "scan_step")
-        items = [bb.emit(relax.TupleGetItem(out, i)) for i in range(len(body.outputs))]
+        items = [bb.emit(_tuple_item(bb, out, i)) for i in range(len(body.outputs))]
         carry = items[:n_carry]
         for j, y in enumerate(items[n_carry:]):
             ys[j][t] = y
@@ -412,6 +426,16 @@ def _scan_rule(bb, node, *inputs):
             raise ValueError("A scan of zero steps with outputs of unknown shape cannot be "
                              "compiled with TVM.")
     return carry + stacked
+
+
+def _tuple_item(bb, tup, i: int):
+    """Item ``i`` of the tuple a loop body returned, read by the VM (an opaque call): FuseOps
+    does not fuse these reads into the kernels that consume them (with ``TupleGetItem``s of
+    several steps in one group it can build a fused function that reads a variable it does not
+    take, at random, and FuseTIR then fails with "key is not in Map")."""
+    relax = bb.relax
+    return relax.call_pure_packed("vm.builtin.tuple_getitem", tup, relax.prim_value(i),
+                                  ty_args=tup.ty.fields[i])
 
 
 def _einsum_rule(bb, node, *xs):

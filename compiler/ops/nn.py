@@ -36,7 +36,7 @@ def _(bb, node, x, y):
     """Relax's matmul; a 2-D product whose operand is a transpose (the gradients' a^T @ g and
     g @ w^T) reads the untransposed tensor in one TE kernel instead."""
     if len(node.inputs[0].shape) != 2 or len(node.inputs[1].shape) != 2:
-        return bb.op.matmul(x, y)
+        return _relax_batched_matmul(bb, node, x, y)
     a, ta = _relax_untransposed(bb, x)
     b, tb = _relax_untransposed(bb, y)
     if not (ta or tb):
@@ -61,6 +61,45 @@ def _relax_untransposed(bb, x):
             list(binding.attrs.axes) == [1, 0]:
         return binding.args[0], True
     return x, False
+
+
+def _relax_batched_matmul(bb, node, x, y):
+    """A product of rank > 2. Where ``y`` swaps the last two axes of a tensor (attention's
+    ``q @ k^T``, the gradients' ``g @ b^T``), one TE kernel reads that tensor instead: left
+    to Relax, TVM's FuseTransposeMatmul would fold the pair, but it builds broken fused
+    functions when the transpose has other users too (a forward product and its gradient
+    share it: operands swapped, a tuple where a tensor is expected) or when both operands
+    are one tensor (``q @ q^T``: an index error)."""
+    binding = bb.block.lookup_binding(y) if isinstance(y, bb.relax.Var) else None
+    axes = None
+    if isinstance(binding, bb.relax.Call) and binding.attrs is not None and \
+            getattr(binding.op, "name", "") == "relax.permute_dims" and \
+            binding.attrs.axes is not None:
+        axes = [int(a) for a in binding.attrs.axes]
+    rank = len(node.inputs[1].shape)
+    if axes != list(range(rank - 2)) + [rank - 1, rank - 2] or len(node.inputs[0].shape) < 2:
+        return bb.op.matmul(x, y)
+    src = binding.args[0]
+
+    def compute(at, bt):
+        te = bb.te
+        sa, sb = bb.shape(at), bb.shape(bt)
+        batch = bb.broadcast_dims(sa[:-2], sb[:-2])
+        k = te.reduce_axis((0, sa[-1]), name="k")
+
+        def index(dims, i):  # numpy broadcasting of the batch axes
+            offset = len(batch) - len(dims)
+            return [0 if (isinstance(d, int) and d == 1 and not
+                          (isinstance(batch[offset + j], int) and batch[offset + j] == 1))
+                    else i[offset + j] for j, d in enumerate(dims)]
+
+        def element(*i):
+            bi = i[:-2]
+            return te.sum(at[tuple(index(sa[:-2], bi) + [i[-2], k])] *
+                          bt[tuple(index(sb[:-2], bi) + [i[-1], k])], axis=k)
+        out = [bb.prim(d) for d in batch + [sa[-2], sb[-2]]]
+        return te.compute(out, element, name="matmul_nt")
+    return bb.emit_te(compute, x, src, name="matmul_nt")
 
 
 def _swap_last(t):
