@@ -50,13 +50,16 @@ def flatten_inputs(x, input_names: list[str]):
     return [to_array(x, input_names[0] if input_names else "x")]
 
 
-def check_and_cast(arrays, specs, model_name):
+def check_and_cast(arrays, specs, model_name, many_batches=False):
     """Cast each array to its input's dtype; a shape mismatch is a ValueError
-    naming the input, the expected and the received shape."""
+    naming the input, the expected and the received shape. ``many_batches``: the
+    arrays hold several batches, so a fixed batch size is checked per batch, not here."""
     out = []
     for i, (array, (name, shape, dtype)) in enumerate(zip(arrays, specs)):
         got = array.shape
-        ok = len(got) == len(shape) and all(e is None or e == g for e, g in zip(shape, got))
+        first = 1 if many_batches else 0
+        ok = len(got) == len(shape) and all(e is None or e == g for e, g in
+                                            zip(shape[first:], got[first:]))
         if not ok:
             raise ValueError(
                 f"Input {i} ('{name}') of model \"{model_name}\" is incompatible with the model: "

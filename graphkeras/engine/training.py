@@ -254,7 +254,7 @@ class Model(Trainer, Layer):
         x, _, _ = unpack_x_y_sample_weight(data)
         return self(x, training=False)
 
-    def _prepare_inputs(self, x):
+    def _prepare_inputs(self, x, many_batches=False):
         specs = self._input_specs()
         if specs is None:
             self._build_from_data(x)
@@ -265,7 +265,7 @@ class Model(Trainer, Layer):
                     all(e is None or e == g for e, g in zip(shape, x.shape)):
                 return [x]
         arrays = data_adapter.flatten_inputs(x, [s[0] for s in specs])
-        return data_adapter.check_and_cast(arrays, specs, self.name)
+        return data_adapter.check_and_cast(arrays, specs, self.name, many_batches)
 
     def _build_from_data(self, x):
         """First contact of a model without known inputs (subclassed or deferred Sequential)."""
@@ -319,11 +319,14 @@ class Model(Trainer, Layer):
         else:
             if batch_size is None:
                 batch_size = 32
-            arrays = self._prepare_inputs(x)
+            arrays = self._prepare_inputs(x, many_batches=True)
             n = data_adapter.num_samples(arrays)
             if n == 0:
                 raise ValueError("Expected input data to be non-empty: `x` has 0 samples.")
             batches = data_adapter.array_batches(arrays, batch_size, steps)
+            specs = self._input_specs()
+            if any(shape and shape[0] is not None for _, shape, _ in specs):  # a fixed batch size
+                batches = (data_adapter.check_and_cast(b, specs, self.name) for b in batches)
             total = -(-n // batch_size) if steps is None else min(steps, -(-n // batch_size))
         from graphkeras import callbacks as callbacks_mod
         fn = self.make_predict_function()

@@ -502,3 +502,17 @@ def test_stateful_layer_call_and_reset_states_values(rng):
     with pytest.raises(ValueError, match="State 0 is incompatible with layer"):
         layer.reset_states([np.ones((2, 2), np.float32)])
     assert layer.weights == layer.cell.weights  # the states are not weights
+
+
+def test_predict_with_a_fixed_batch_size_runs_batch_by_batch(rng):
+    """As tf.keras: a model built for batches of 4 predicts on 8 samples in batches of 4
+    (the state carried from batch to batch), and a last batch of another size is refused."""
+    model = gk.Sequential([L.LSTM(2, stateful=True, batch_input_shape=(4, 3, 2))])
+    x = rng.normal(size=(8, 3, 2)).astype("float32")
+    both = model.predict(x, batch_size=4, verbose=0)
+    model.reset_states()
+    first = model.predict(x[:4], batch_size=4, verbose=0)
+    second = model.predict(x[4:], batch_size=4, verbose=0)
+    np.testing.assert_allclose(both, np.concatenate([first, second]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"expects shape \(4, 3, 2\), got \(2, 3, 2\)"):
+        model.predict(x[:6], batch_size=4, verbose=0)
