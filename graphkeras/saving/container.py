@@ -96,10 +96,13 @@ class Writer:
 
         def sums():
             try:
+                if want_record:  # the CRC-32 and the record in one pass
+                    result.append(data.checksums())
+                    return
                 crc = 0
                 for piece in pieces:
-                    crc = zlib.crc32(piece, crc)
-                result.append((crc, data.record() if want_record else None))
+                    crc = checked.crc32(piece, crc)
+                result.append((crc, None))
             except BaseException as err:  # noqa: BLE001 - raised again in the saving thread
                 result.append(err)
 
@@ -109,10 +112,15 @@ class Writer:
                                       daemon=True)
             thread.start()
         try:
+            pending = 0  # bytes written since the disk was last asked to start writing
             for piece in pieces:
-                write(piece)
-                if len(piece) >= WRITEBACK_MIN_BYTES:
-                    start_writeback(fd())
+                for i in range(0, len(piece), _WRITE_CHUNK):  # (one piece may be 100s of MB)
+                    chunk = piece[i:i + _WRITE_CHUNK]
+                    write(chunk)
+                    pending += len(chunk)
+                    if pending >= _WRITEBACK_EVERY:
+                        start_writeback(fd())
+                        pending = 0
         finally:
             if thread is not None:
                 thread.join()
@@ -127,6 +135,8 @@ class Writer:
 
 
 _THREAD_MIN_BYTES = 2**20  # smaller members are summed in line
+_WRITE_CHUNK = 4 * 2**20   # large pieces are written this much at a time,
+_WRITEBACK_EVERY = WRITEBACK_MIN_BYTES  # and the disk asked to start writing every this much
 
 
 class ZipWriter(Writer):
@@ -252,7 +262,7 @@ class Archive:
                 size = window.seek(0, io.SEEK_END)
                 sums = checked.check_rest(window, rec, size, self.where, name)
                 f = self._open_h5(window, name)
-                with f, checked.registered(f, sums, self.where, name):
+                with f, checked.registered(f, sums, self.where, name, window.read_at):
                     f._gk_size = size
                     yield f
             return
@@ -274,6 +284,10 @@ class Archive:
 
 
 class ZipArchive(Archive):
+    def member_size(self, name):
+        """The size member ``name`` declares, or None if there is none."""
+        return self.zf.getinfo(name).file_size if name in self.names else None
+
     def _crc(self, name, data):
         return self.zf.getinfo(name).CRC  # zipfile checked the data against it while reading
 
@@ -335,6 +349,10 @@ class DirArchive(Archive):
     @staticmethod
     def _crc(name, data):
         return zlib.crc32(data)
+
+    def member_size(self, name):
+        path = os.path.join(self.root, *name.split("/"))
+        return os.path.getsize(path) if os.path.isfile(path) else None
 
     def __init__(self, root):
         self.root = root

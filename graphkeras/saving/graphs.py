@@ -149,27 +149,6 @@ def state_sources(members, model) -> dict:
     return out
 
 
-def written_keys(pairs):
-    """The dataset paths ``_write_named`` gives ``pairs``: each name, unless it cannot
-    be an HDF5 path of its own (empty parts, or it clashes with an earlier dataset or
-    group), then ``__item__/<i>``."""
-    keys, datasets, groups = [], set(), set()
-    for i, (name, _) in enumerate(pairs):
-        parts = name.split("/") if name else [""]
-        prefixes = {"/".join(parts[:j]) for j in range(1, len(parts))}
-        key = name
-        if any(p in ("", ".", "..") for p in parts) or name in datasets or name in groups or \
-                prefixes & datasets:
-            key = f"__item__/{i}"
-            while key in datasets:
-                key += "_"
-            prefixes = {"__item__"}
-        keys.append(key)
-        datasets.add(key)
-        groups |= prefixes
-    return keys
-
-
 def _step_manifest(step, key, label, model, sources) -> dict:
     graph = step.graph
     spec = getattr(step, "spec", None)

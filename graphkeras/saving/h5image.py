@@ -22,6 +22,7 @@ import numpy as np
 from graphkeras.saving import checked
 
 _ZEROS = bytes(2**20)
+_CHUNK = 2**20  # bytes of an array checksummed at a time (kept in the cache between sums)
 
 
 class _SparseFile(io.RawIOBase):
@@ -143,12 +144,35 @@ class H5Image:
         for _, buffer in self._walk():
             yield buffer
 
+    def checksums(self) -> tuple[int, dict]:
+        """The CRC-32 of all the bytes and :meth:`record`, in one pass: each array,
+        a piece of its own, is summed chunk by chunk while the chunk is in the cache
+        from its CRC-32."""
+        streamed = {o: len(a) for o, a in self._arrays}
+        sums, crc, rest = {}, 0, []
+        for pos, buffer in self._walk():
+            n = len(buffer)
+            if n and streamed.get(pos) == n:
+                total = 0
+                for i in range(0, n, _CHUNK):  # (multiples of 8: the words stay aligned)
+                    chunk = buffer[i:i + _CHUNK]
+                    crc = checked.crc32(chunk, crc)
+                    total += checked.sum64(chunk)
+                sums[pos] = total % 2**64
+            else:
+                crc = checked.crc32(buffer, crc)
+                rest.append((pos, buffer))
+        return crc, self._record(rest, sums)
+
     def record(self) -> dict:
+        return self._record(list(self._walk()), {})
+
+    def _record(self, walked, known_sums) -> dict:
         """The :mod:`.checked` record: every dataset's extent with its sum (from the
         arrays' own buffers), and the CRC-32 of every other byte."""
         spans = [(o, o + len(a)) for o, a in self._extents]
         crc, j = 0, 0
-        for pos, buffer in self._walk():
+        for pos, buffer in walked:
             end, p = pos + len(buffer), pos
             while p < end:
                 while j < len(spans) and spans[j][1] <= p:
@@ -159,7 +183,8 @@ class H5Image:
                 stop = min(end, spans[j][0]) if j < len(spans) else end
                 crc = zlib.crc32(buffer[p - pos:stop - pos], crc)
                 p = stop
-        extents = [[offset, len(a), checked.sum64(a)] for offset, a in self._extents]
+        extents = [[offset, len(a), known_sums[offset] if offset in known_sums else
+                    checked.sum64(a)] for offset, a in self._extents]
         return {"extents": extents, "crc32_rest": crc}
 
 

@@ -286,7 +286,14 @@ def _member(group, path):
             raise ValueError(f"{path!r} in {group.name!r} is a "
                              f"{_LINK_KINDS.get(kind, 'user-defined link')}; weight files hold "
                              "plain groups and datasets only.")
-        node = node[part]
+        oid = h5py.h5o.open(node.id, name)  # (h5py's node[part] costs a few more lookups)
+        if isinstance(oid, h5py.h5g.GroupID):
+            node = h5py.Group(oid)
+        elif isinstance(oid, h5py.h5d.DatasetID):  # (read-only: h5py caches its shape)
+            intent = h5py.h5i.get_file_id(oid).get_intent()
+            node = h5py.Dataset(oid, readonly=intent == h5py.h5f.ACC_RDONLY)
+        else:  # a committed datatype: neither a group nor a dataset, refused by the callers
+            node = oid
     return node
 
 

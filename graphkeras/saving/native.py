@@ -148,8 +148,14 @@ class _Members:
         if self.config is not None:
             w.json(CONFIG, self.config, indent=None)  # can be large: compact, C encoder
         w.h5(WEIGHTS, lambda f, put: state.write_named(f, put, self.weights))
-        w.h5(RNG, lambda f, put: state.write_rng(f, put, self.generators))
-        w.h5(METRICS, lambda f, put: state.write_named(f, put, self.metrics))
+        if self.generators:
+            w.h5(RNG, lambda f, put: state.write_rng(f, put, self.generators))
+        else:  # the same bytes, laid out once per process
+            w.bytes(RNG, _empty_index())
+        if self.metrics:
+            w.h5(METRICS, lambda f, put: state.write_named(f, put, self.metrics))
+        else:
+            w.bytes(METRICS, _empty_index())
         if self.training_config is not None:
             w.json(TRAINING_CONFIG, self.training_config)
         if self.optimizer is not None:
@@ -166,6 +172,27 @@ class _Members:
                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                           "members": [METADATA] + list(w.crc32), "crc32": dict(w.crc32),
                           "arrays": dict(w.arrays)})
+
+
+_EMPTY_INDEX = []
+
+
+def _empty_index():
+    """The HDF5 member listing no array (``names`` and ``keys`` empty): what
+    :func:`.state.write_named` and :func:`.state.write_rng` write for nothing."""
+    if not _EMPTY_INDEX:
+        from graphkeras.saving import h5image
+        _EMPTY_INDEX.append(h5image.build(lambda f, put: state.write_index(f, [], [])))
+    return _EMPTY_INDEX[0]
+
+
+def _holds_nothing(archive, name) -> bool:
+    """Whether member ``name`` is byte for byte :func:`_empty_index` (checked against
+    its CRC-32 as it is read): then it lists no array, and need not be parsed."""
+    empty = _empty_index()
+    if archive.member_size(name) != empty.size:
+        return False
+    return archive.read(name) == b"".join(empty.pieces())
 
 
 # ======================================================================== loading
@@ -210,9 +237,10 @@ def _load(archive, custom_objects, compile):
         model = rebuild_model(config, custom_objects, weights_file, datasets, archive.where,
                               lambda m: state.assign(m.weights, names, datasets, WEIGHTS,
                                                      archive.where, m.name))
-    with archive.h5(RNG, required=False) as rng_file:
-        if rng_file is not None:
-            state.restore_rng(model, rng_file, archive.where)
+    if state.seed_generators(model) or not _holds_nothing(archive, RNG):
+        with archive.h5(RNG, required=False) as rng_file:
+            if rng_file is not None:
+                state.restore_rng(model, rng_file, archive.where)
     training_config = archive.json(TRAINING_CONFIG, required=False) if compile else None
     if training_config is None:
         return model

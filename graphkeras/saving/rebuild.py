@@ -149,19 +149,23 @@ def traced_weight_bytes(specs, where) -> int:
     return declared
 
 
-def read_into(variable, dataset, check=None) -> None:
+def read_into(variable, dataset, check=None, read=None) -> None:
     """Set ``variable`` (of a model just rebuilt, that no compiled graph holds yet)
     to ``dataset``'s content, whose shape was checked. The dataset is read straight
     into the variable's own host buffer when its dtype matches; otherwise it is read
     and assigned. ``check(dataset, array)`` sees the array as read, in the file's
-    dtype, before it is used (it raises on damage)."""
+    dtype, before it is used (it raises on damage); ``read(dataset, buffer)``, when
+    given, reads and checks in one go (:func:`.checked.read_verified`)."""
     host = getattr(variable, "_host", None)
     if getattr(variable, "_device", True) is None and isinstance(host, np.ndarray) and \
             host.dtype == dataset.dtype and host.shape == tuple(dataset.shape) and \
             host.flags.c_contiguous and host.flags.writeable and host.size:
-        dataset.read_direct(host)
-        if check is not None:
-            check(dataset, host)
+        if read is not None:
+            read(dataset, host)
+        else:
+            dataset.read_direct(host)
+            if check is not None:
+                check(dataset, host)
         from graphkeras.engine import base_layer
         scope = getattr(base_layer._context, "weights_scope", None)
         if scope is not None:  # a placeholder of weights_from_file, now filled

@@ -21,6 +21,7 @@ from graphkeras.saving.rebuild import read_into
 logger = logging.getLogger("graphkeras.saving.native")
 
 H5_OVERHEAD = 2**20              # bytes an HDF5 file may hold besides the arrays
+_DIRECT_MIN_BYTES = 2**16        # arrays read into a buffer of their own (read_verified)
 
 
 # ------------------------------------------------------------------ gathering
@@ -110,37 +111,62 @@ def written_keys(pairs):
 
 # ------------------------------------------------------------------ reading
 def _attr_strings(f, name, where, member):
-    if name not in f.attrs:
+    import h5py
+    bname = name.encode("utf-8")
+    if not h5py.h5a.exists(f.id, bname):
         raise ValueError(f"{where}: {member} lacks its {name!r} attribute.")
-    if f.attrs.get_id(name).dtype.kind != "S":  # graphkeras writes fixed-length strings only
+    aid = h5py.h5a.open(f.id, bname)  # (low level: h5py's attrs[] costs several lookups)
+    dtype, shape = aid.dtype, aid.shape
+    # graphkeras writes fixed-length strings only, as one list
+    if dtype.kind != "S" or shape is None or len(shape) != 1:
         raise ValueError(f"{where}: {member} attribute {name!r} is not a list of names.")
-    value = np.asarray(f.attrs[name])
-    if value.ndim != 1:
-        raise ValueError(f"{where}: {member} attribute {name!r} is not a list of names.")
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value.tolist()]
+    size = getattr(f, "_gk_size", None)
+    if size is not None and shape[0] * dtype.itemsize > size + H5_OVERHEAD:
+        raise ValueError(f"{where}: {member} attribute {name!r} declares more bytes than the "
+                         "member holds; refusing it.")
+    value = np.empty(shape, dtype)
+    if value.size:
+        aid.read(value)
+    return [v.decode("utf-8") for v in value.tolist()]
 
 
 def named_datasets(f, where, member):
+    """``(names, datasets)`` listed by ``f``'s ``names`` and ``keys`` attributes; every
+    part of every key a hard link (to a group, then to the dataset), every dataset of
+    a plain numeric type, stored in the file."""
     import h5py
     names = _attr_strings(f, "names", where, member)
     keys = _attr_strings(f, "keys", where, member)
     if len(names) != len(keys):
         raise ValueError(f"{where}: {member} has {len(names)} names but {len(keys)} keys.")
+    links, hard, checked_paths = f.id.links, h5py.h5l.TYPE_HARD, set()
     datasets = []
-    for key in keys:
-        node = f
-        for part in key.split("/"):
-            link = node.get(part, getlink=True) if isinstance(node, h5py.Group) and part else None
-            if not isinstance(link, h5py.HardLink):
+    for key in keys:  # (low level: h5py's high-level lookups cost several calls per part)
+        parts = key.split("/")
+        if not all(parts) or "." in parts:
+            raise ValueError(f"{where}: {member} has no dataset {key!r} (or it is a link).")
+        for j in range(1, len(parts) + 1):
+            path = "/".join(parts[:j])
+            if path in checked_paths:
+                continue
+            try:  # the link itself; its parent, already checked, is a hard link to a group
+                kind = links.get_info(path.encode("utf-8")).type
+            except (KeyError, RuntimeError, ValueError):  # no such link, or a dataset's child
+                kind = None
+            if kind != hard:
                 raise ValueError(f"{where}: {member} has no dataset {key!r} (or it is a link).")
-            node = node[part]
-        if not isinstance(node, h5py.Dataset):
+            checked_paths.add(path)
+        oid = h5py.h5o.open(f.id, key.encode("utf-8"))
+        if not isinstance(oid, h5py.h5d.DatasetID):
             raise ValueError(f"{where}: {member} entry {key!r} is not a dataset.")
-        if node.dtype.kind not in "fiub" or node.dtype.fields is not None or \
-                node.dtype.subdtype is not None or node.shape is None or \
-                node.external or node.is_virtual:
+        node = h5py.Dataset(oid, readonly=True)  # (members are opened read-only)
+        dtype = node.dtype
+        dcpl = oid.get_create_plist()
+        if dtype.kind not in "fiub" or dtype.fields is not None or \
+                dtype.subdtype is not None or node.shape is None or \
+                dcpl.get_external_count() or dcpl.get_layout() == h5py.h5d.VIRTUAL:
             raise ValueError(f"{where}: {member} dataset {key!r} has an unsupported type or "
-                             f"storage ({node.dtype}).")
+                             f"storage ({dtype}).")
         datasets.append(node)
     return names, datasets
 
@@ -156,8 +182,13 @@ def read_array(ds, expected_shape, member, where, dtype=None):
     if expected_shape is not None and tuple(ds.shape) != tuple(expected_shape):
         raise ValueError(f"{where}: {member} dataset {ds.name!r} has shape {tuple(ds.shape)}, "
                          f"but the model expects {tuple(expected_shape)}.")
-    value = np.asarray(ds[()])
-    checked.verify_array(ds, value)
+    if ds.dtype.isnative and len(ds.shape) and \
+            int(np.prod(ds.shape, dtype=np.float64)) * ds.dtype.itemsize >= _DIRECT_MIN_BYTES:
+        value = np.empty(ds.shape, ds.dtype)  # (its size was bounded by check_sizes)
+        checked.read_verified(ds, value)
+    else:
+        value = np.asarray(ds[()])
+        checked.verify_array(ds, value)
     if dtype is not None and value.dtype != np.dtype(dtype):
         if np.dtype(dtype).kind == "f" and value.dtype.kind not in "fiub":
             raise ValueError(f"{where}: {member} dataset {ds.name!r} has dtype {value.dtype}; "
@@ -177,7 +208,7 @@ def assign(variables, names, datasets, member, where, model_name):
                              f"but the model built from the config expects {tuple(var.shape)} "
                              f"for {var.name!r}.")
     for var, ds in zip(variables, datasets):  # a model just built: read into its variables
-        read_into(var, ds, checked.verify_array)
+        read_into(var, ds, checked.verify_array, checked.read_verified)
 
 
 def restore_rng(model, f, where):
