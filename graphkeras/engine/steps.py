@@ -94,19 +94,23 @@ class CompiledStep:
                                     [f"{var.path}/new" for var in self.written])[len(taken):]
         self._executor = None
         self._onnx = None
-        if not eager:
-            jit = bool(getattr(model, "_jit_compile", False))  # TVM instead of ONNX Runtime
-            if jit:
-                from graphkeras.runtime import tvm_executor
-            state = tvm_executor.device_state() if jit else backend.device_state()
-            reads = {name: var.place(state) for name, var in zip(self.state_names, self.read)}
-            writes = {name: var.place(state) for name, var in
-                      zip(self.output_names[len(self.log_names):], self.written)}
-            logs = self.output_names[:len(self.log_names)]
-            self._executor = tvm_executor.TVMStepExecutor(
-                graph, self.output_names, self.data_names, reads, writes, logs, state) if jit \
-                else StepExecutor(self.onnx_model().SerializeToString(), self.data_names, reads,
-                                  writes, logs, state)
+        # TVM instead of ONNX Runtime; the executor opens at the first run (a loaded model
+        # traces its steps to restore their state, and may never run them)
+        self._jit = bool(getattr(model, "_jit_compile", False))
+
+    def _open(self):
+        """Place the state on the device and open the executor (lower and build the graph)."""
+        if self._jit:
+            from graphkeras.runtime import tvm_executor
+        state = tvm_executor.device_state() if self._jit else backend.device_state()
+        reads = {name: var.place(state) for name, var in zip(self.state_names, self.read)}
+        writes = {name: var.place(state) for name, var in
+                  zip(self.output_names[len(self.log_names):], self.written)}
+        logs = self.output_names[:len(self.log_names)]
+        self._executor = tvm_executor.TVMStepExecutor(
+            self.graph, self.output_names, self.data_names, reads, writes, logs, state) \
+            if self._jit else StepExecutor(self.onnx_model().SerializeToString(), self.data_names,
+                                           reads, writes, logs, state)
 
     @classmethod
     def _trace_loop(cls, model, kind, spec, syms, repeat):
@@ -157,6 +161,8 @@ class CompiledStep:
             for var, value in zip(self.written, outs[n:]):
                 var.assign(value)
             return dict(zip(self.log_names, (_scalar(o) for o in outs[:n])))
+        if self._executor is None:
+            self._open()
         self._executor(arrays)
         return dict(zip(self.log_names, (_scalar(o) for o in self._executor.logs())))
 
