@@ -24,12 +24,20 @@ def lower(graph: Graph, opset: int = DEFAULT_OPSET, initializers: dict | None = 
         names[id(v)] = v.name
     lower_nodes(b, graph, names)
     name_outputs(b, graph, names, output_names)
+    activations_before_transposes(b.nodes, {o.name for o in b.outputs})
     return b.model(graph.name, doc)
 
 
 def lower_nodes(b: OnnxBuilder, graph: Graph, names: dict) -> None:
     """Append the ONNX nodes of ``graph``'s nodes to ``b``; ``names`` maps id(value)
-    to its ONNX name (the inputs' on entry, every value's on exit)."""
+    to its ONNX name (the inputs' on entry, every value's on exit). While it runs,
+    ``b.readers`` maps id(value) to the ops of the nodes that read it, for lowerings whose
+    best form depends on how their result or input is used."""
+    readers: dict[int, list[str]] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            readers.setdefault(id(v), []).append(node.op)
+    b.readers = readers
     for node in graph.nodes:
         prim = PRIMITIVES[node.op]
         if prim.onnx is None:
@@ -73,6 +81,47 @@ def _rename(nodes, renames):
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
                 _rename(attr.g.node, renames)
+
+
+# unary activations ONNX Runtime fuses into a preceding Conv (FusedConv)
+ACTIVATIONS = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid"}
+
+
+def activations_before_transposes(nodes, graph_outputs) -> int:
+    """``Transpose -> activation`` becomes ``activation -> Transpose`` where the activation is
+    the transpose's only reader: the convolution lowerings end in a channels-last Transpose,
+    and with the activation moved before it ONNX Runtime fuses Conv + activation (one pass
+    fewer) whatever the transposes that follow. Returns how many pairs were swapped."""
+    readers: dict[str, int] = {}
+
+    def count(ns):
+        for n in ns:
+            for name in n.input:
+                readers[name] = readers.get(name, 0) + 1
+            for attr in n.attribute:  # loop bodies may read values of the graph around them
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    count(attr.g.node)
+                    for out in attr.g.output:
+                        readers[out.name] = readers.get(out.name, 0) + 1
+    count(nodes)
+    position = {out: i for i, n in enumerate(nodes) for out in n.output}
+    swapped = 0
+    for j, node in enumerate(nodes):
+        if node.op_type not in ACTIVATIONS or node.domain not in ("", "ai.onnx") or \
+                len(node.input) != 1:
+            continue
+        i = position.get(node.input[0])
+        t = None if i is None else nodes[i]
+        if t is None or t.op_type != "Transpose" or readers.get(t.output[0]) != 1 or \
+                t.output[0] in graph_outputs:
+            continue
+        src, mid, dst = t.input[0], t.output[0], node.output[0]
+        node.input[0], node.output[0] = src, mid
+        t.input[0], t.output[0] = mid, dst
+        nodes[i], nodes[j] = node, t  # the activation now reads what the transpose read
+        position[mid], position[dst] = i, j
+        swapped += 1
+    return swapped
 
 
 def output_names(model: onnx.ModelProto) -> list[str]:

@@ -13,7 +13,7 @@ from graphkeras.compiler.ir import AVal
 from graphkeras.compiler.primitive import Primitive
 from graphkeras.compiler.ops._rules import same_dtype
 from graphkeras.compiler.ops._window import (
-    _INT64_MAX, _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding,
+    _axis_paddings, _explicit_pads, _known_spatial, _onnx_pads, _padding,
     _relax_geometry, _relax_padded, _remainders, _to_channels_first, _to_channels_last, _tuple,
     _window_out, _windows)
 
@@ -128,8 +128,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
 # conv_input_grad(g, w): the adjoint of conv in its input, g (N, *out, Cout) -> (N, *input_spatial,
 # Cin): every output row scatters g @ w[k]^T back onto the rows its window read, on the padded
 # grid, which is then cropped by the forward pads. ONNX: ConvTranspose (same group, pads) whose
-# output_padding adds the trailing rows no window reached; with unit strides, a Conv by the
-# flipped kernel instead.
+# output_padding adds the trailing rows no window reached.
 def _conv_input_grad_rule(g, w, input_spatial, strides, dilations, pads, groups):
     nd = len(g.shape) - 2
     out = tuple(_window_out(n, k, s, d, p) for n, k, s, d, p in
@@ -168,21 +167,8 @@ def _(b, node, g, w):
     kernel, out = node.inputs[1].shape[:nd], node.inputs[0].shape[1:-1]
     extra = _remainders(a["input_spatial"], out, kernel, a["strides"], a["dilations"], a["pads"])
     gc = _to_channels_first(b, g, nd)
-    effs = [(k - 1) * d + 1 for k, d in zip(kernel, a["dilations"])]
-    if all(s == 1 for s in a["strides"]) and all(max(lo, hi) < e for (lo, hi), e in
-                                                  zip(a["pads"], effs)):
-        # unit strides: a plain Conv of g with the flipped, transposed kernel (ONNX Runtime's
-        # Conv runs about twice as fast as its ConvTranspose)
-        groups, cin_g, cout = a["groups"], node.inputs[1].shape[nd], node.inputs[1].shape[-1]
-        wf = b.op("Reshape", [w, b.ints(list(kernel) + [cin_g, groups, cout // groups])])
-        wf = b.transpose(wf, [nd + 1, nd, nd + 2] + list(range(nd)))  # g, I/g, O/g, *k
-        wf = b.op("Reshape", [wf, b.ints([groups * cin_g, cout // groups] + list(kernel))])
-        wf = b.op("Slice", [wf, b.ints([-1] * nd), b.ints([-_INT64_MAX] * nd),
-                            b.ints(range(2, nd + 2)), b.ints([-1] * nd)])
-        x = b.op("Conv", [gc, wf], kernel_shape=list(kernel), dilations=list(a["dilations"]),
-                 group=groups, pads=[e - 1 - lo for (lo, _), e in zip(a["pads"], effs)]
-                 + [e - 1 - hi for (_, hi), e in zip(a["pads"], effs)])
-        return _to_channels_last(b, x, nd)
+    # ONNX Runtime's ConvTranspose (one GEMM per image, then col2im) runs faster than a Conv
+    # of g with the flipped kernel at unit strides: 1.3-7x at the shapes measured, one thread
     wc = b.transpose(w, [nd + 1, nd] + list(range(nd)))  # *k, I/g, O -> O, I/g, *k
     x = b.op("ConvTranspose", [gc, wc], kernel_shape=list(kernel), strides=list(a["strides"]),
              dilations=list(a["dilations"]), group=a["groups"],
@@ -261,6 +247,7 @@ def _conv_kernel_grad_rule(x, g, kernel, strides, dilations, pads, groups):
 
 
 conv_kernel_grad_p = Primitive("conv_kernel_grad", _conv_kernel_grad_rule)
+_STACK_LIMIT = 1 << 18  # floats per example of the stacked slices (1 MiB)
 
 
 @conv_kernel_grad_p.def_impl
@@ -291,10 +278,14 @@ def _(b, node, x, g):
     pads = [(lo, hi - min(hi, r)) for (lo, hi), r in zip(a["pads"], extra)]
     cin = node.inputs[0].shape[-1]
     cout = node.inputs[1].shape[-1]
-    if groups == 1 and cin is not None and cin >= 8 and cout is not None:
-        # many input channels: one (N*out, Cin)^T @ (N*out, Cout) product per kernel offset on
-        # strided slices of the padded x (ONNX Runtime runs these GEMMs faster than the
-        # swapped Conv, whose kernel is as large as the output; with few channels it is slower)
+    stacked = int(np.prod(kernel)) * int(np.prod(out)) * (cin or 0)  # floats per example
+    if groups == 1 and cin is not None and cout is not None and \
+            (cin >= 8 or stacked <= _STACK_LIMIT):
+        # one (N*out, Cin)^T @ (N*out, Cout) product per kernel offset on strided slices of
+        # the padded x (ONNX Runtime runs these GEMMs faster than the swapped Conv, whose
+        # kernel is as large as the output). With few input channels such products are thin,
+        # so the slices are stacked (an im2col, kernel offsets first) into one product, where
+        # that copy stays small.
         xp = x
         if any(lo or hi for lo, hi in pads):
             xp = b.op("Pad", [x, b.ints([0] + [lo for lo, _ in pads] + [0, 0]
@@ -306,9 +297,17 @@ def _(b, node, x, g):
             ends = [st + (o - 1) * s + 1 for st, o, s in zip(starts, out, a["strides"])]
             xs = b.op("Slice", [xp, b.ints(starts), b.ints(ends), b.ints(range(1, nd + 1)),
                                 b.ints(a["strides"])])
-            xs = b.op("Reshape", [xs, b.ints([-1, cin])])
-            parts.append(b.unsqueeze(b.op("Gemm", [xs, g2], transA=1), [0]))
+            if cin >= 8:
+                xs = b.op("Reshape", [xs, b.ints([-1, cin])])
+                parts.append(b.unsqueeze(b.op("Gemm", [xs, g2], transA=1), [0]))
+            else:
+                parts.append(b.op("Reshape", [xs, b.ints([1, -1, cin])]))
         dw = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=0)
+        if cin < 8:  # (K, N*out, Cin) -> (K, Cin, N*out) @ (N*out, Cout)
+            if cin == 1:
+                dw = b.op("Gemm", [b.op("Reshape", [dw, b.ints([len(parts), -1])]), g2])
+            else:
+                dw = b.op("MatMul", [b.transpose(dw, [0, 2, 1]), g2])
         return b.op("Reshape", [dw, b.ints(kernel + [cin, cout])])
     if groups == 1:
         xt = b.transpose(x, [nd + 1, 0] + list(range(1, nd + 1)))  # Cin, N, *spatial

@@ -57,6 +57,20 @@ def _pool_onnx(op_type):
         nd = len(node.inputs[0].shape) - 2
         pads = _onnx_pads(b, node, node.inputs[0].shape[1:-1], a["pool"], a["strides"], (1,) * nd,
                           a["padding"])
+        if op_type == "MaxPool" and _channels_last_grad(a, node.inputs[0].shape) and \
+                "max_pool_grad" in getattr(b, "readers", {}).get(id(node.inputs[0]), ()):
+            # in a training step whose gradient reads x channels-last too (valid windows,
+            # known sizes): channels as one more spatial axis of a single channel,
+            # (N, 1, *spatial, C) with window 1 along C, so one transpose of x serves both
+            # (ONNX Runtime's pooling of this layout is also faster than its reorder to
+            # blocked channels and back). Not in inference graphs, where the blocked layout
+            # runs from one convolution to the next. Reshapes, not Unsqueeze/Squeeze: ONNX
+            # Runtime's transpose optimizer moves a transpose through an Unsqueeze, and would
+            # transpose x twice when the gradient reads it too.
+            xu = b.op("Reshape", [x, b.ints([-1, 1] + list(node.inputs[0].shape[1:]))])
+            y = b.op(op_type, [xu], kernel_shape=list(a["pool"]) + [1],
+                     strides=list(a["strides"]) + [1], pads=[0] * (2 * nd + 2))
+            return b.op("Reshape", [y, b.ints([-1] + list(node.outputs[0].shape[1:]))])
         y = b.op(op_type, [_to_channels_first(b, x, nd)], kernel_shape=list(a["pool"]),
                  strides=list(a["strides"]), **pads)
         return _to_channels_last(b, y, nd)
@@ -209,13 +223,62 @@ def _max_pool_grad_tiles(b, node, g, x):
     return dx
 
 
+def _max_pool_grad_pairs(b, node, g, x):
+    """Windows of 2 (or 2x2), strides 2, valid padding, known sizes: the first maximum of
+    each pair is found by comparing its two halves (u >= v: u, else v), sliced from a
+    reshape of x; in 2-D first within the two rows, then between the row maxima (row-major
+    order, as numpy's argmax). Every comparison and product runs on half or quarter tensors:
+    about half the full-size passes of the tiles lowering."""
+    nd = len(node.attrs["pool"])
+    shape = node.inputs[1].shape
+    dtype = node.inputs[0].dtype
+    out = [n // 2 for n in shape[1:-1]]
+    c = shape[-1]
+    used = [2 * o for o in out]
+    if used != list(shape[1:-1]):  # rows/columns no window reads get no gradient
+        x = b.op("Slice", [x, b.ints([0] * nd), b.ints(used), b.ints(range(1, nd + 1))])
+    # (N*o1, a, o2, b, C) in 2-D, (N, o, b, C) in 1-D
+    xr = b.op("Reshape", [x, b.ints([-1] + ([2] if nd == 2 else []) + [out[-1], 2, c])])
+    axis = nd + 1  # the b axis (pair within a row)
+    u = b.op("Slice", [xr, b.ints([0]), b.ints([1]), b.ints([axis])])
+    # v from another view of x: ONNX Runtime fuses two Slices of one tensor into a Split,
+    # which is several times slower when each piece is only C wide
+    v = b.op("Slice", [b.op("Reshape", [x, b.ints([-1, 2, c])]), b.ints([1]), b.ints([2]),
+                       b.ints([1])])
+    v = b.op("Reshape", [v, b.ints([-1] + ([2] if nd == 2 else []) + [out[-1], 1, c])])
+    first_u = b.op("GreaterOrEqual", [u, v])
+    gq = b.op("Reshape", [g, b.ints([-1] + ([1] if nd == 2 else []) + [out[-1], 1, c])])
+    if nd == 2:  # of the two rows, the first whose maximum is the window's
+        rows = b.op("Max", [u, v])
+        r0 = b.op("Slice", [rows, b.ints([0]), b.ints([1]), b.ints([1])])
+        r1 = b.op("Slice", [rows, b.ints([1]), b.ints([2]), b.ints([1])])
+        top = b.op("GreaterOrEqual", [r0, r1])
+        g0 = b.op("Mul", [b.cast(top, dtype), gq])
+        gq = b.op("Concat", [g0, b.op("Sub", [gq, g0])], axis=1)
+    # g * mask and g - g * mask: exact for a finite g (as the masks of the other gradients)
+    du = b.op("Mul", [b.cast(first_u, dtype), gq])
+    dv = b.op("Sub", [gq, du])
+    dx = b.op("Reshape", [b.op("Concat", [du, dv], axis=axis), b.ints([-1] + used + [c])])
+    if used != list(shape[1:-1]):
+        tail = [n - u_ for n, u_ in zip(shape[1:-1], used)]
+        dx = b.op("Pad", [dx, b.ints([0] * (nd + 2) + [0] + tail + [0])])
+    return dx
+
+
+def _channels_last_grad(attrs, shape):
+    """Whether max_pool_grad lowers channels-last (tiles or pairs), not by MaxPool indices."""
+    return attrs["padding"] == "valid" and list(attrs["strides"]) == list(attrs["pool"]) and \
+        len(shape) - 2 <= 2 and all(n is not None for n in shape[1:])
+
+
 @max_pool_grad_p.def_onnx
 def _(b, node, g, x):
     a = node.attrs
     nd = len(node.inputs[1].shape) - 2
     spatial = node.inputs[1].shape[1:-1]
-    if a["padding"] == "valid" and list(a["strides"]) == list(a["pool"]) and nd <= 2 and \
-            all(n is not None for n in node.inputs[1].shape[1:]):
+    if _channels_last_grad(a, node.inputs[1].shape):
+        if all(p == 2 for p in a["pool"]):
+            return _max_pool_grad_pairs(b, node, g, x)
         return _max_pool_grad_tiles(b, node, g, x)
     pads = _onnx_pads(b, node, spatial, a["pool"], a["strides"], (1,) * nd, a["padding"])
     xc = _to_channels_first(b, x, nd)
