@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from graphkeras.compiler.ir import Graph, graph_to_json
+from graphkeras.compiler.passes.specialize import open_scan_lengths, specialize
 
 INSTALL_HINT = ("`jit_compile=True` compiles with Apache TVM, which is not installed. Install it "
                 "with `pip install graphkeras[tvm]`, or compile with `jit_compile=False` "
@@ -601,25 +602,41 @@ def device_state(target=None) -> TVMState:
 
 # -------------------------------------------------------------------- executors
 class _Modules:
-    """The module to run for a batch size: a tuned one specialized to it when :func:`tune`
-    made one, else the module for every batch size."""
+    """The module to run for a batch of data: a tuned one specialized to its batch size when
+    :func:`tune` made one, else the module for every batch size. A graph that loops over
+    sequences of unknown length (TVM unrolls a ``scan`` over its number of steps) is built
+    for each distinct shape of the data instead (every batch size still shares one), as XLA
+    compiles a ``jit_compile`` function per shape."""
 
     def __init__(self, graph: Graph, target=None):
         self.graph = graph
         self.target = _as_target(target)
-        self.generic = build_module(graph, self.target)
-        self.tuned = set(tuned_batch_sizes(graph, self.target))
+        self.per_shape = open_scan_lengths(graph)
+        self.generic = None if self.per_shape else build_module(graph, self.target)
+        self.tuned = set() if self.per_shape else set(tuned_batch_sizes(graph, self.target))
         self._functions = {}
-        self.device = self.generic.device
-        self.n_outputs = self.generic.n_outputs
+        self.device = _device(self.target)
+        self.n_outputs = len(graph.outputs)
 
-    def function(self, batch: int):
-        fn = self._functions.get(batch)
+    def function(self, arrays):
+        """The packed function for this batch of data inputs."""
+        if self.per_shape:
+            key = tuple(np.shape(a) for a in arrays)
+            key = tuple(s[1:] if v.shape and v.shape[0] is None else s
+                        for s, v in zip(key, self.graph.inputs))
+        else:
+            key = _batch_of(arrays)
+        fn = self._functions.get(key)
         if fn is None:
-            module = self.generic
-            if batch in self.tuned:
-                module = build_module(self.graph, self.target, batch_size=batch)
-            fn = self._functions[batch] = module.function()
+            if self.per_shape:
+                shapes = [(None,) + s if v.shape and v.shape[0] is None else s
+                          for s, v in zip(key, self.graph.inputs)]
+                module = build_module(specialize(self.graph, shapes), self.target)
+            elif key in self.tuned:
+                module = build_module(self.graph, self.target, batch_size=key)
+            else:
+                module = self.generic
+            fn = self._functions[key] = module.function()
         return fn
 
 
@@ -655,7 +672,7 @@ class TVMGraphExecutor:
             self._state_args = [state.value(k) for k in self.keys]
             self._seen = (state.version, state.revision)
         dev = self.module.device
-        fn = self.module.function(_batch_of(arrays))
+        fn = self.module.function(arrays)
         out = fn(*[to_tensor(a, dev) for a in arrays], *self._state_args)
         return [out[i].numpy() for i in range(self.module.n_outputs)]
 
@@ -739,7 +756,7 @@ class TVMStepExecutor:
         dev = self.module.device
         for i, a in enumerate(arrays):
             args[i] = to_tensor(a, dev)
-        out = self.module.function(_batch_of(arrays))(*args)
+        out = self.module.function(arrays)(*args)
         for pos, j in self._feedback:
             args[pos] = out[j]
         for key, j in self._write_only:

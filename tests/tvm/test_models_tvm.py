@@ -179,7 +179,7 @@ def test_tune_records_schedules_that_executors_use(tmp_path, monkeypatch):
     executor = tvm_executor.TVMGraphExecutor(graph, ["a"], {"w": "tune_test/w"}, state)
     close(executor([x])[0], np.maximum(x @ k, 0), "executor, tuned batch")
     close(executor([x[:3]])[0], np.maximum(x[:3] @ k, 0), "executor, other batch")
-    assert executor.module.function(4) is not executor.module.function(3)
+    assert executor.module.function([x]) is not executor.module.function([x[:3]])
     state.remove("tune_test/w")
 
 
@@ -203,3 +203,32 @@ def test_recurrent_layers(layer):
                 for m in models)
     close(jit, ref, "loss")
     close(models[1].predict(x, verbose=0), models[0].predict(x, verbose=0), "predict")
+
+
+def test_recurrent_layer_over_sequences_of_any_length():
+    """TVM unrolls a loop over its known number of steps: a model over sequences of unknown
+    length is built once per sequence length (as XLA compiles per shape), every batch size
+    of a length sharing one build."""
+    _tvm()
+    from graphkeras.runtime import tvm_executor
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(6, 1)).astype(np.float32)
+    models = []
+    for jit in (False, True):
+        gk.backend.clear_session()
+        gk.utils.set_random_seed(3)
+        model = gk.Sequential([gk.layers.GRU(3, input_shape=(None, 2)), gk.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse", jit_compile=jit)
+        models.append(model)
+    ref, jit = models
+    for length in (4, 2):
+        x = rng.normal(size=(6, length, 2)).astype(np.float32)
+        close(jit.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False).history["loss"],
+              ref.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False).history["loss"],
+              f"fit, length {length}")
+        close(jit.predict(x, verbose=0), ref.predict(x, verbose=0), f"predict, length {length}")
+    step = next(s for s in jit._steps.values() if s.kind == "train")
+    modules = step._executor.module
+    assert modules.per_shape and modules.generic is None
+    assert len(modules._functions) == 2  # lengths 4 and 2 (batches of 4 and 2 share them)
+    assert tvm_executor.open_scan_lengths(step.graph)
