@@ -52,21 +52,29 @@ def check_graph(path, graph, feeds_for, batches, providers=None):
         except Exception as err:  # noqa: BLE001
             raise DeployError(f"self-check failed: {label} does not run at batch {batch} in "
                               f"onnxruntime: {one_line(err)}") from None
-        want = evaluate(graph, ref_inputs)
-        for name, a, r in zip(names, got, want):
-            a, r = np.asarray(a), np.asarray(r)
-            if a.shape != r.shape:
-                raise DeployError(f"self-check failed: {label} output {name!r} at batch {batch}: "
-                                  f"shape {a.shape} from onnxruntime, {r.shape} from the numpy "
-                                  "reference")
-            ratio, err, tol = compare(a, r)
-            if ratio > 1:
-                raise DeployError(f"self-check failed: {label} output {name!r} at batch {batch}: "
-                                  f"max abs error {err:.3g} against the numpy reference "
-                                  f"(tolerance {tol:.3g})")
-            if a.size and a.dtype.kind == "f":
-                finite = np.isfinite(r)
-                worst = max(worst, float(np.max(np.abs(a[finite] - r[finite]), initial=0.0)))
+        worst = max(worst, check_outputs(label, "onnxruntime", names, got,
+                                         evaluate(graph, ref_inputs), batch))
+    return worst
+
+
+def check_outputs(label, runner, names, got, want, batch) -> float:
+    """Compare the outputs ``runner`` gave for ``label`` with the numpy reference's;
+    the largest absolute difference, or a :class:`DeployError` naming the output."""
+    worst = 0.0
+    for name, a, r in zip(names, got, want):
+        a, r = np.asarray(a), np.asarray(r)
+        if a.shape != r.shape:
+            raise DeployError(f"self-check failed: {label} output {name!r} at batch {batch}: "
+                              f"shape {a.shape} from {runner}, {r.shape} from the numpy "
+                              "reference")
+        ratio, err, tol = compare(a, r)
+        if ratio > 1:
+            raise DeployError(f"self-check failed: {label} output {name!r} at batch {batch}: "
+                              f"max abs error {err:.3g} against the numpy reference "
+                              f"(tolerance {tol:.3g})")
+        if a.size and a.dtype.kind == "f":
+            finite = np.isfinite(r)
+            worst = max(worst, float(np.max(np.abs(a[finite] - r[finite]), initial=0.0)))
     return worst
 
 
