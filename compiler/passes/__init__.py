@@ -5,12 +5,13 @@ checks the graph after every pass, as the tests do).
 """
 from graphkeras.compiler.passes.cse import CommonSubexpressions
 from graphkeras.compiler.passes.dce import DeadCode
+from graphkeras.compiler.passes.pad_sum import SumOfPadsToConcat
 from graphkeras.compiler.passes.pool_mask import MaskBeforeMaxPoolGrad
 from graphkeras.compiler.passes.scan_outputs import PruneScanOutputs
 from graphkeras.compiler.passes.simplify import Simplify
 from graphkeras.compiler.verify import check_graph
 
-PIPELINE = (Simplify(), CommonSubexpressions(), DeadCode())
+PIPELINE = (Simplify(), SumOfPadsToConcat(), CommonSubexpressions(), DeadCode())
 # for a graph nothing will differentiate any more: loops drop what only a gradient reads, and
 # masks after max-pool gradients move onto the pooled grid
 FINAL_PIPELINE = (PruneScanOutputs(), MaskBeforeMaxPoolGrad()) + PIPELINE
