@@ -44,20 +44,30 @@ def unbroadcast(g, shape):
     return g
 
 
-def grad(y: Tensor, xs: list[Tensor], y_bar=None) -> list:
+def grad(y, xs: list[Tensor], y_bar=None) -> list:
     """Gradients of scalar ``y`` with respect to each of ``xs`` (None where ``y``
-    does not depend on it), as symbolic tensors in ``y``'s trace."""
+    does not depend on it), as symbolic tensors in ``y``'s trace.
+
+    ``y`` may also be a list of tensors and ``y_bar`` the list of their cotangents (a
+    vector-Jacobian product: the gradient of ``sum_i <y_i, y_bar_i>``, without ops to
+    form that sum; a loop's reverse step seeds its outputs this way)."""
     from graphkeras.compiler import ops
-    trace = y.trace
+    ys, bars = (list(y), list(y_bar)) if isinstance(y, (list, tuple)) else ([y], [y_bar])
+    trace = ys[0].trace
     graph = trace.graph
-    if y_bar is None:
-        if y.shape not in ((), (1,)):
-            raise GradientError(f"grad() needs a scalar to differentiate; received shape {y.shape}.")
-        y_bar = np.ones(y.shape, dtype=y.dtype)
     # only nodes between xs and y matter
     wanted = {id(x.value) for x in xs}
-    needed = _nodes_on_path(graph, y.value, wanted)
-    cotangent = {id(y.value): y_bar if isinstance(y_bar, Tensor) else ops.cast(y_bar, y.dtype)}
+    needed = _nodes_on_path(graph, [t.value for t in ys], wanted)
+    cotangent = {}
+    for t, bar in zip(ys, bars):
+        if bar is None:
+            if t.shape not in ((), (1,)):
+                raise GradientError("grad() needs a scalar to differentiate; received shape "
+                                    f"{t.shape}.")
+            bar = np.ones(t.shape, dtype=t.dtype)
+        bar = bar if isinstance(bar, Tensor) else ops.cast(bar, t.dtype)
+        previous = cotangent.get(id(t.value))
+        cotangent[id(t.value)] = bar if previous is None else ops.add(previous, bar)
     for node in reversed(graph.nodes):
         if id(node) not in needed:
             continue
@@ -87,15 +97,15 @@ def grad(y: Tensor, xs: list[Tensor], y_bar=None) -> list:
     return [cotangent.get(id(x.value)) for x in xs]
 
 
-def _nodes_on_path(graph, y_value, wanted_ids):
-    """Ids of nodes that lie on some path from a wanted value to ``y``."""
+def _nodes_on_path(graph, y_values, wanted_ids):
+    """Ids of nodes that lie on some path from a wanted value to one of ``y_values``."""
     reaches_wanted: dict[int, bool] = {}
     for node in graph.nodes:
         hit = any(id(v) in wanted_ids or reaches_wanted.get(id(v), False) for v in node.inputs)
         for v in node.outputs:
             reaches_wanted[id(v)] = hit
     needed = set()
-    live = {id(y_value)}
+    live = {id(v) for v in y_values}
     for node in reversed(graph.nodes):
         if any(id(v) in live for v in node.outputs) and \
                 any(reaches_wanted.get(id(v), False) for v in node.outputs):

@@ -148,13 +148,9 @@ def _(gs, outs, *ins, body, n_carry, n_seq, reverse, length, n_residual):
         k = [Tensor(current_trace().lift(t), current_trace()) for t in consts]
         out = call_graph(body, list(c) + list(x) + list(k))
         new_c, y = out[:n_carry], out[n_carry:]
-        terms = [ops.sum(ops.multiply(new_c[i], g)) for i, g in zip(diff_carry, g_carry)]
-        terms += [ops.sum(ops.multiply(y[i], g)) for i, g in zip(with_g, gy)]
-        total = terms[0]
-        for t in terms[1:]:
-            total = ops.add(total, t)
+        seeded = [new_c[i] for i in diff_carry] + [y[i] for i in with_g]
         wrt = [c[i] for i in diff_carry] + list(x) + [k[i] for i in diff_const]
-        grads = grad(total, wrt)
+        grads = grad(seeded, wrt, list(g_carry) + list(gy))
         grads = [zeros(w) if g is None else g for g, w in zip(grads, wrt)]
         dc = grads[:len(diff_carry)]
         dx = grads[len(diff_carry):len(diff_carry) + n_seq]
