@@ -51,6 +51,8 @@ def require_tvm():
         from tvm import relax  # noqa: F401
     except ImportError as e:
         raise ImportError(INSTALL_HINT) from e
+    from graphkeras.runtime.tvm_schedules import use_all_cores
+    use_all_cores()  # (before TVM starts its thread pool)
     return tvm
 
 
@@ -137,7 +139,8 @@ def _sources_hash() -> str:
         import graphkeras.compiler as compiler
         root = Path(compiler.__file__).parent
         h = hashlib.sha256()
-        files = [root / "lower_relax.py", Path(__file__)] + list((root / "ops").glob("*.py"))
+        files = [root / "lower_relax.py", Path(__file__),
+                 Path(__file__).with_name("tvm_schedules.py")] + list((root / "ops").glob("*.py"))
         for f in sorted(files):
             h.update(f.name.encode())
             h.update(f.read_bytes())
@@ -313,6 +316,9 @@ def _pipeline(target, database=None):
                 mod = dlight.ApplyDefaultSchedule(
                     dlight.gpu.Matmul(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
                     dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())(mod)
+            elif target.kind.name == "llvm":  # (kernels tuned above keep their schedules)
+                from graphkeras.runtime.tvm_schedules import apply_default_schedules
+                mod = apply_default_schedules(mod, target)
             mod = relax.pipeline.default_build_pipeline()(mod)
         return mod
 
