@@ -9,7 +9,8 @@ Sections (one function each, registered in SECTIONS; each prints its own table):
                 models of bench/train.py saved as .h5, and the CPU time (user + sys) the
                 process used (steadier than wall time on a busy machine). Target: W2 <= 5 s.
   tvm           fit step time with `compile(jit_compile=True)` (Apache TVM) for W1 and W2:
-                untuned, then MetaSchedule-tuned (200 trials for the step's batch size),
+                untuned (graphkeras' default CPU schedules), then MetaSchedule-tuned (64 trials for the
+                step's batch size, about 10 minutes per workload on 2 cores),
                 each as a ratio to the ONNX Runtime fit step measured alongside (interleaved,
                 best of 3). Target: tuned within 1.5x. Also the first step (trace, lower,
                 build) on a cold cache, and "cached": the first step of a fresh model when
@@ -96,7 +97,7 @@ def _interleaved(models, x, y, batch, rounds=3):
     return best
 
 
-def tvm_steps(trials: int = 200):
+def tvm_steps(trials: int = 64):
     """Train steps on TVM (`compile(jit_compile=True)`): untuned, then MetaSchedule-tuned with
     about `trials` trials for the step's batch size, each as a ratio to the ONNX Runtime step
     measured alongside. A fresh cache folder, so "untuned" is untuned."""
