@@ -24,6 +24,7 @@ says ``pip install graphkeras[tvm]``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -395,9 +396,10 @@ def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int
         builder, runner = ms.builder.LocalBuilder(), ms.runner.LocalRunner()
         budgets = _budgets([cost for cost, _ in chosen], int(trials), min_trials_per_task)
         for (_, task), budget in zip(chosen, budgets):  # trials in proportion to the FLOPs
-            contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-                extracted_tasks=[task], work_dir=str(folder), seed=0,
-                strategy="evolutionary" if xgb else "replay-trace")
+            with _foreign_log_handlers_detached():
+                contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+                    extracted_tasks=[task], work_dir=str(folder), seed=0,
+                    strategy="evolutionary" if xgb else "replay-trace")
             ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(folder),
                                max_trials_global=budget, max_trials_per_task=budget,
                                num_trials_per_iter=min(budget, 32), database=database,
@@ -407,10 +409,62 @@ def tune(graph: Graph, trials: int, cache_dir=None, target=None, batch_size: int
     with _LOCK:
         _MEMORY.pop(key, None)
         module = _build(graph, target, root, key, batch_size, database, constants)
+        if chosen:
+            # tuned records replace the default schedules of their kernels; with few trials
+            # they can be slower: keep the module built without them when it runs faster
+            plain = _build(graph, target, None, key, batch_size, None, constants)
+            t_plain, t_tuned = _seconds_per_call([plain, module], graph, batch_size)
+            if t_plain < t_tuned:
+                path = _save(plain.executable, root, key)
+                module = (_load_cached(root, key, graph, target, constants) if path else None) \
+                    or plain
         _MEMORY[key] = module
     if batch_size is not None and module.path is not None and not constants:
         _record_tuned(root, graph, target, batch_size)
     return module
+
+
+def _seconds_per_call(modules: list, graph: Graph, batch_size, rounds: int = 7) -> list:
+    """Per module of ``graph``, the best time of a call on made-up inputs of the graph's
+    shapes (unknown sizes: ``batch_size``), the modules timed in turn each round."""
+    import time
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for v in graph.inputs:
+        shape = tuple(batch_size or 1 if d is None else d for d in v.shape)
+        arrays[v.name] = rng.standard_normal(shape).astype(v.dtype) \
+            if v.dtype.startswith("float") else np.zeros(shape, v.dtype)
+    calls = []
+    for module in modules:  # (inputs bound into a module are not passed)
+        args = [to_tensor(arrays[n], module.device) for n in module.input_names]
+        fn = module.function()
+        fn(*args)
+        calls.append((fn, args))
+    best = [float("inf")] * len(modules)
+    for _ in range(rounds):
+        for i, (fn, args) in enumerate(calls):
+            t0 = time.perf_counter()
+            fn(*args)
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+@contextlib.contextmanager
+def _foreign_log_handlers_detached():
+    """MetaSchedule configures its loggers anew (``logging.config.dictConfig``) from a
+    configuration naming their current handlers, and fails on handlers it did not make (a
+    test runner's, an application's): those are taken off while it does, then put back."""
+    import logging
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    foreign = [h for h in logger.handlers
+               if not (h.get_name() or "").startswith("tvm.s_tir.meta_schedule")]
+    for handler in foreign:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in foreign:
+            logger.addHandler(handler)
 
 
 def _skip_foreign_intrinsics(target) -> None:

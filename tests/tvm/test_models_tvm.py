@@ -232,3 +232,52 @@ def test_recurrent_layer_over_sequences_of_any_length():
     assert modules.per_shape and modules.generic is None
     assert len(modules._functions) == 2  # lengths 4 and 2 (batches of 4 and 2 share them)
     assert tvm_executor.open_scan_lengths(step.graph)
+
+
+@pytest.mark.parametrize("plain_faster", [True, False])
+def test_tune_keeps_the_default_schedules_when_they_run_faster(tmp_path, monkeypatch,
+                                                               plain_faster):
+    """A few trials can find schedules slower than the default ones: `tune` times both
+    builds and keeps (saves under the tuned key) the faster."""
+    _tvm()
+    from graphkeras.compiler import ops
+    from graphkeras.compiler.primitive import Trace
+    from graphkeras.runtime import tvm_executor
+    monkeypatch.setenv("GRAPHKERAS_TVM_CACHE", str(tmp_path))
+    built, saved = {}, []
+    real_build, real_save = tvm_executor._build, tvm_executor._save
+
+    def build(graph, target, root, key, batch_size, database, constants=None):
+        module = real_build(graph, target, root, key, batch_size, database, constants)
+        built[id(module.executable)] = "plain" if database is None else "tuned"
+        return module
+
+    def save(executable, root, key):
+        saved.append(built.get(id(executable)))
+        return real_save(executable, root, key)
+
+    timings = []
+
+    def seconds(modules, graph, batch_size, rounds=7):
+        got = real_seconds(modules, graph, batch_size, rounds=2)
+        timings.append(got)
+        return [1e-3, 2e-3] if plain_faster else [2e-3, 1e-3]
+
+    real_seconds = tvm_executor._seconds_per_call
+    monkeypatch.setattr(tvm_executor, "_build", build)
+    monkeypatch.setattr(tvm_executor, "_save", save)
+    monkeypatch.setattr(tvm_executor, "_seconds_per_call", seconds)
+    trace = Trace("tuned_or_not")
+    with trace:
+        a = trace.input((None, 16), "float32", "a")
+        w = trace.input((16, 8), "float32", "w")
+        out = ops.relu(ops.matmul(a, w))
+    trace.graph.outputs = [out.value]
+    module = tvm_executor.tune(trace.graph, 2, batch_size=4)
+    assert len(timings) == 1 and all(t > 0 for t in timings[0])  # both builds were run
+    # (the tuned build saves itself while it is built; the default one only when kept)
+    assert (saved[-1] == "plain") if plain_faster else ("plain" not in saved)
+    assert tvm_executor.tuned_batch_sizes(trace.graph) == [4]
+    rng = np.random.default_rng(0)
+    x, k = rng.normal(size=(4, 16)).astype(np.float32), rng.normal(size=(16, 8)).astype(np.float32)
+    close(module(x, k)[0], np.maximum(x @ k, 0), "kept module")
