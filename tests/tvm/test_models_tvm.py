@@ -152,22 +152,27 @@ def test_steps_per_execution_and_host_writes():
     assert int(jit.optimizer.iterations.numpy()) == int(ref.optimizer.iterations.numpy()) == 8
 
 
-def test_tune_records_schedules_that_executors_use(tmp_path, monkeypatch):
-    """`tune` (MetaSchedule, a handful of trials): the tuned module is specialized to the batch
-    size, recorded in the cache, equal to the untuned one, and picked by executors for
-    batches of that size."""
-    _tvm()
+def relu_matmul(name):
+    """The graph of relu(a @ w), a of shape (batch, 16), w (16, 8)."""
     from graphkeras.compiler import ops
     from graphkeras.compiler.primitive import Trace
-    from graphkeras.runtime import tvm_executor
-    monkeypatch.setenv("GRAPHKERAS_TVM_CACHE", str(tmp_path))
-    trace = Trace("tuned")
+    trace = Trace(name)
     with trace:
         a = trace.input((None, 16), "float32", "a")
         w = trace.input((16, 8), "float32", "w")
         out = ops.relu(ops.matmul(a, w))
     trace.graph.outputs = [out.value]
-    graph = trace.graph
+    return trace.graph
+
+
+def test_tune_records_schedules_that_executors_use(tmp_path, monkeypatch):
+    """`tune` (MetaSchedule, a handful of trials): the tuned module is specialized to the batch
+    size, recorded in the cache, equal to the untuned one, and picked by executors for
+    batches of that size."""
+    _tvm()
+    from graphkeras.runtime import tvm_executor
+    monkeypatch.setenv("GRAPHKERAS_TVM_CACHE", str(tmp_path))
+    graph = relu_matmul("tuned")
     tuned = tvm_executor.tune(graph, 2, batch_size=4)
     assert tvm_executor.tuned_batch_sizes(graph) == [4]
     assert (tmp_path / "tuning" / "database_tuning_record.json").stat().st_size > 0
@@ -240,8 +245,6 @@ def test_tune_keeps_the_default_schedules_when_they_run_faster(tmp_path, monkeyp
     """A few trials can find schedules slower than the default ones: `tune` times both
     builds and keeps (saves under the tuned key) the faster."""
     _tvm()
-    from graphkeras.compiler import ops
-    from graphkeras.compiler.primitive import Trace
     from graphkeras.runtime import tvm_executor
     monkeypatch.setenv("GRAPHKERAS_TVM_CACHE", str(tmp_path))
     built, saved = {}, []
@@ -267,17 +270,12 @@ def test_tune_keeps_the_default_schedules_when_they_run_faster(tmp_path, monkeyp
     monkeypatch.setattr(tvm_executor, "_build", build)
     monkeypatch.setattr(tvm_executor, "_save", save)
     monkeypatch.setattr(tvm_executor, "_seconds_per_call", seconds)
-    trace = Trace("tuned_or_not")
-    with trace:
-        a = trace.input((None, 16), "float32", "a")
-        w = trace.input((16, 8), "float32", "w")
-        out = ops.relu(ops.matmul(a, w))
-    trace.graph.outputs = [out.value]
-    module = tvm_executor.tune(trace.graph, 2, batch_size=4)
+    graph = relu_matmul("tuned_or_not")
+    module = tvm_executor.tune(graph, 2, batch_size=4)
     assert len(timings) == 1 and all(t > 0 for t in timings[0])  # both builds were run
     # (the tuned build saves itself while it is built; the default one only when kept)
     assert (saved[-1] == "plain") if plain_faster else ("plain" not in saved)
-    assert tvm_executor.tuned_batch_sizes(trace.graph) == [4]
+    assert tvm_executor.tuned_batch_sizes(graph) == [4]
     rng = np.random.default_rng(0)
     x, k = rng.normal(size=(4, 16)).astype(np.float32), rng.normal(size=(16, 8)).astype(np.float32)
     close(module(x, k)[0], np.maximum(x @ k, 0), "kept module")
