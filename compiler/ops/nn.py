@@ -12,7 +12,7 @@ from graphkeras.compiler.ir import AVal
 from graphkeras.compiler.primitive import Primitive
 from graphkeras.compiler.ops._rules import broadcast_shapes, normalize_axis, same_dtype
 from graphkeras.compiler.ops._window import _known_spatial, _to_channels_first, _to_channels_last
-from graphkeras.compiler.ops.shape import transpose_p
+from graphkeras.compiler.ops.shape import reshape_p, transpose_p
 
 
 # ------------------------------------------------------------------- matmul
@@ -107,8 +107,18 @@ def _swap_last(t):
     return transpose_p.bind(t, perm=tuple(range(rank - 2)) + (rank - 1, rank - 2))
 
 
-# d(a @ b) = g @ b^T, a^T @ g (batch dims are summed back by autodiff)
-matmul_p.def_vjp(lambda g, y, a, b: [matmul_p.bind(g, _swap_last(b)), matmul_p.bind(_swap_last(a), g)])
+@matmul_p.def_vjp
+def _(g, y, a, b):
+    """d(a @ b) = g @ b^T, a^T @ g (batch dims are summed back by autodiff). A matrix ``b``
+    applied to every row of a stacked ``a`` (a Dense layer on a sequence, an RNN's input
+    projection) gets its gradient as one product over all rows, not one per leading index
+    summed afterwards."""
+    k, n = a.shape[-1], g.shape[-1]
+    if len(b.shape) == 2 and len(a.shape) > 2 and k is not None and n is not None:
+        rows_a = reshape_p.bind(a, shape=(-1, k))
+        rows_g = reshape_p.bind(g, shape=(-1, n))
+        return [matmul_p.bind(g, _swap_last(b)), matmul_p.bind(_swap_last(rows_a), rows_g)]
+    return [matmul_p.bind(g, _swap_last(b)), matmul_p.bind(_swap_last(a), g)]
 
 
 def matmul(a, b):

@@ -5,16 +5,22 @@ checks the graph after every pass, as the tests do).
 """
 from graphkeras.compiler.passes.cse import CommonSubexpressions
 from graphkeras.compiler.passes.dce import DeadCode
+from graphkeras.compiler.passes.loop_invariants import LoopInvariants
 from graphkeras.compiler.passes.pad_sum import SumOfPadsToConcat
 from graphkeras.compiler.passes.pool_mask import MaskBeforeMaxPoolGrad
 from graphkeras.compiler.passes.scan_outputs import PruneScanOutputs
+from graphkeras.compiler.passes.scan_residuals import ScanResiduals
+from graphkeras.compiler.passes.scan_sums import ScanProductSums
 from graphkeras.compiler.passes.simplify import Simplify
 from graphkeras.compiler.verify import check_graph
 
 PIPELINE = (Simplify(), SumOfPadsToConcat(), CommonSubexpressions(), DeadCode())
-# for a graph nothing will differentiate any more: loops drop what only a gradient reads, and
-# masks after max-pool gradients move onto the pooled grid
-FINAL_PIPELINE = (PruneScanOutputs(), MaskBeforeMaxPoolGrad()) + PIPELINE
+# for a graph nothing will differentiate any more: a loop's gradient reads the forward loop's
+# costly values instead of recomputing them, loops drop what only a gradient reads, run their
+# invariant work once and sum per-step products as one, and masks after max-pool gradients
+# move onto the pooled grid
+FINAL_PIPELINE = (ScanResiduals(), PruneScanOutputs(), LoopInvariants(), ScanProductSums(),
+                  MaskBeforeMaxPoolGrad()) + PIPELINE
 
 
 def optimize(graph, passes=PIPELINE, max_rounds=4, verify=False):

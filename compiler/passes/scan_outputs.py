@@ -1,9 +1,12 @@
-"""Unused scan outputs: per-step outputs nothing reads are dropped from the loop body.
+"""Unused scan outputs and inputs: what nothing reads is dropped from the loop.
 
 A traced scan keeps the carry of every step as residual outputs, for its gradient
 (see ``compiler/ops/control.py``). Once a graph is final (no gradient will be
 added), this pass removes the residuals and any other stacked output nothing
-reads, then cleans the body, so a loop stores only what is used.
+reads, then cleans the body, so a loop stores only what is used. Sequences and
+constants the body no longer reads (a reverse step that reads saved values instead
+of replaying its forward step) are dropped too, so no step slices them; one sequence
+always stays, as it gives the number of steps.
 """
 from __future__ import annotations
 
@@ -37,4 +40,22 @@ class PruneScanOutputs:
                 optimize(body, FINAL_PIPELINE)
             elif any(n.op == "scan" for n in body.nodes):
                 optimize(body, FINAL_PIPELINE)  # nested loops may have outputs to drop
+            changed |= _drop_unread_inputs(node)
         return changed
+
+
+def _drop_unread_inputs(node) -> bool:
+    a = node.attrs
+    body, n_carry, n_seq = a["body"], a["n_carry"], a["n_seq"]
+    read = {id(v) for n in body.nodes for v in n.inputs} | {id(v) for v in body.outputs}
+    unread = [k for k in range(n_carry, len(body.inputs)) if id(body.inputs[k]) not in read]
+    seqs_unread = [k for k in unread if k < n_carry + n_seq]
+    if n_seq and len(seqs_unread) == n_seq:
+        unread.remove(seqs_unread[0])  # the step count comes from a sequence
+    if not unread:
+        return False
+    drop = set(unread)
+    body.inputs = [v for k, v in enumerate(body.inputs) if k not in drop]
+    node.inputs = [v for k, v in enumerate(node.inputs) if k not in drop]
+    a["n_seq"] = n_seq - sum(1 for k in drop if k < n_carry + n_seq)
+    return True

@@ -16,8 +16,11 @@ from graphkeras.compiler.ir import Graph, Node
 
 
 def _const(value):
-    """The array of a value made by a constant node, else None."""
+    """The array of a value made by a constant node (or a constant broadcast to a static
+    shape: a loop's zero-initialised sum), else None."""
     node = value.producer
+    if node is not None and node.op == "broadcast_like" and _static(value.shape):
+        node = node.inputs[0].producer
     if node is not None and node.op == "constant":
         return node.attrs["value"]
     return None
