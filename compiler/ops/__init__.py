@@ -32,7 +32,7 @@ from graphkeras.compiler.ops.elementwise import (  # noqa: E402,F401
 from graphkeras.compiler.ops.reduce import argmax, argmin, max, mean, min, prod, sum  # noqa: E402,F401,A004
 from graphkeras.compiler.ops.shape import (  # noqa: E402,F401
     broadcast_to, concat, concatenate, expand_dims, flatten_batch, getitem, one_hot, pad, repeat,
-    reshape, shape, slice_axes, split, squeeze, stack, take, tile, transpose)
+    reshape, shape, slice_axes, split, split_leading, squeeze, stack, take, tile, transpose)
 from graphkeras.compiler.ops.nn import log_softmax, matmul, resize_bilinear, softmax  # noqa: E402,F401
 from graphkeras.compiler.ops.conv import conv, conv_transpose  # noqa: E402,F401
 from graphkeras.compiler.ops.pool import average_pool, max_pool  # noqa: E402,F401

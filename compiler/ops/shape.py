@@ -101,6 +101,33 @@ reshape_like_p.def_relax(lambda bb, node, x, like: bb.reshape(x, bb.shape(like))
 reshape_like_p.def_vjp(lambda g, y, x, like: [reshape_like(g, x), None])
 
 
+def _split_leading_rule(x: AVal, parts):
+    if not x.shape:
+        raise ValueError("split_leading: needs a tensor of rank >= 1.")
+    lead = x.shape[0]
+    if lead is not None and lead % parts:
+        raise ValueError(f"split_leading: {lead} rows do not split into {parts} equal parts.")
+    return AVal((parts, None if lead is None else lead // parts) + x.shape[1:], x.dtype)
+
+
+# (parts * n, ...) -> (parts, n, ...), every other dimension kept as it is at run time (a
+# reshape's static target can keep only dims at their own index: a steps loop's batches of
+# sequences of any length need this)
+split_leading_p = Primitive("split_leading", _split_leading_rule)
+split_leading_p.def_impl(lambda x, parts: x.reshape((parts, -1) + x.shape[1:]))
+split_leading_p.def_onnx(lambda b, node, x: b.op("Reshape", [x, b.op(
+    "Concat", [b.ints([node.attrs["parts"], -1]), b.op("Shape", [x], start=1)], axis=0)]))
+
+
+@split_leading_p.def_relax
+def _(bb, node, x):
+    dims, parts = bb.shape(x), node.attrs["parts"]
+    return bb.reshape(x, [parts, bb.simplify(bb.prim(dims[0]) // parts)] + list(dims[1:]))
+
+
+split_leading_p.def_vjp(lambda g, y, x, parts: [reshape_like(g, x)])
+
+
 def _broadcast_like_rule(x, like):
     from graphkeras.compiler.ops._rules import broadcast_shapes
     return AVal(broadcast_shapes(x.shape, like.shape), x.dtype)
@@ -674,6 +701,11 @@ def one_hot(indices, num_classes, axis=-1, dtype="float32"):
 
 def shape(x):
     return _shape(x)
+
+
+def split_leading(x, parts):
+    """``(parts * n, ...)`` -> ``(parts, n, ...)``; the other dimensions may be unknown."""
+    return split_leading_p.bind(x, parts=int(parts))
 
 
 def reshape_like(x, like):

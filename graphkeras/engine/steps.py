@@ -125,7 +125,7 @@ class CompiledStep:
             names.extend(logs)
             return [], [_as_tensor(v, batch[0].trace) for v in logs.values()]
 
-        batches = [ops.reshape(t, (repeat, -1) + tuple(t.shape[1:])) for t in syms]
+        batches = [ops.split_leading(t, repeat) for t in syms]
         _, stacked = ops.scan(body, [], batches, name="steps")
         return names, [ops.squeeze(ops.slice_axes(y, [repeat - 1], [repeat], [0]), 0)
                        for y in stacked]

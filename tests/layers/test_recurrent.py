@@ -244,6 +244,30 @@ def test_train_step_is_one_graph_with_forward_and_reverse_loops():
     assert [n.op_type for n in graph.graph.node].count("Loop") == 2  # forward, backward
 
 
+def test_steps_per_execution_folds_recurrent_steps(rng):
+    """Loops inside the steps loop (their gradients reading saved forward values) train
+    as the one-step graph does."""
+    def build(spe):
+        gk.utils.set_random_seed(3)
+        inp = gk.Input((None, 3))
+        h = L.Masking()(inp)
+        h = L.Bidirectional(L.GRU(3, return_sequences=True))(h)
+        model = gk.Model(inp, L.Dense(1)(L.LSTM(4)(h)))
+        model.compile(optimizer="adam", loss="mse", steps_per_execution=spe)
+        return model
+    x = rng.normal(size=(12, 6, 3)).astype("float32")
+    x[::3, 4:] = 0.0  # padded rows
+    y = rng.normal(size=(12, 1)).astype("float32")
+    runs = []
+    for spe in (1, 3):
+        model = build(spe)
+        history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
+        runs.append((history.history["loss"], model.get_weights()))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5)
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 # ---------------------------------------------------------------- gradients
 def _with_weights(layer, cells, weights, fn):
     """Run ``fn`` with the cells' weights replaced by (symbolic) ``weights``."""

@@ -815,6 +815,17 @@ def like_example(draw, broadcast):
 
 
 @st.composite
+def split_leading_example(draw):
+    """Rows that are ``parts`` equal batches; every dimension may be unknown when traced
+    (a steps loop's batches of sequences of any length)."""
+    parts = draw(st.integers(1, 3))
+    shape = draw(shapes(1, 4))
+    shape = (parts * shape[0],) + shape[1:]
+    dynamic = tuple(k for k in range(len(shape)) if k == 0 or draw(st.booleans()))
+    return Example([Arg(shape, dynamic=dynamic)], {"parts": parts})
+
+
+@st.composite
 def scatter_add_example(draw):
     """The gradient of gather: rows of ``updates`` added into zeros shaped like ``like``."""
     idx_dtype = draw(st.sampled_from(["int32", "int64"]))
@@ -1068,6 +1079,9 @@ CASES = [
     # ------------------------------------------- run-time shapes (gradients)
     OpCase("reshape_like", reshape_like, like_example(False), "real", ("reshape_like",),
            lambda x, like: x.reshape(like.shape)),
+    OpCase("split_leading", ops.split_leading, split_leading_example(), "real",
+           ("split_leading",), lambda x, parts: x.reshape((parts, -1) + x.shape[1:]),
+           grad_prims=("reshape_like",)),
     OpCase("broadcast_like", broadcast_like, like_example(True), "real",
            ("broadcast_like",), lambda x, like: np.broadcast_to(x, like.shape)),
     OpCase("scatter_add", scatter_add, scatter_add_example(), "real", ("scatter_add",),
