@@ -13,7 +13,7 @@ out.
 from __future__ import annotations
 
 from graphkeras.compiler.ir import Graph, Node, Value
-from graphkeras.compiler.primitive import PRIMITIVES
+from graphkeras.compiler.passes._nodes import make_node
 
 
 def _window(value):
@@ -38,11 +38,8 @@ class SumOfPadsToConcat:
         nodes: list[Node] = []
 
         def add(op, inputs, attrs, hint):
-            avals = PRIMITIVES[op].abstract_eval([v.aval for v in inputs], attrs)
-            new = Node(op, inputs, [], attrs)
-            new.outputs = [Value(a.shape, a.dtype, graph.fresh_name(hint), new) for a in avals]
-            nodes.append(new)
-            return new.outputs[0]
+            nodes.append(make_node(graph, op, inputs, attrs, hint))
+            return nodes[-1].outputs[0]
 
         def pieces(value, axis):
             node = value.producer

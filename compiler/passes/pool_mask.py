@@ -15,7 +15,7 @@ max-pool gradient has no other reader.
 from __future__ import annotations
 
 from graphkeras.compiler.ir import Graph, Node, Value
-from graphkeras.compiler.primitive import PRIMITIVES
+from graphkeras.compiler.passes._nodes import make_node, uses
 
 COMPARISONS = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
 
@@ -27,12 +27,7 @@ def _scalar_constant(value):
 
 class MaskBeforeMaxPoolGrad:
     def run(self, graph: Graph) -> bool:
-        reads: dict[int, int] = {}
-        for node in graph.nodes:
-            for v in node.inputs:
-                reads[id(v)] = reads.get(id(v), 0) + 1
-        for v in graph.outputs:
-            reads[id(v)] = reads.get(id(v), 0) + 1
+        reads = uses(graph)
 
         def match(node):
             if node.op != "multiply":
@@ -58,11 +53,8 @@ class MaskBeforeMaxPoolGrad:
             return None
 
         def add(nodes, op, inputs, attrs, hint):
-            avals = PRIMITIVES[op].abstract_eval([v.aval for v in inputs], attrs)
-            new = Node(op, inputs, [], attrs)
-            new.outputs = [Value(a.shape, a.dtype, graph.fresh_name(hint), new) for a in avals]
-            nodes.append(new)
-            return new.outputs[0]
+            nodes.append(make_node(graph, op, inputs, attrs, hint))
+            return nodes[-1].outputs[0]
 
         mapping: dict[int, Value] = {}
         nodes: list[Node] = []
